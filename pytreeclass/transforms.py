@@ -1,0 +1,1 @@
+"""Filtered JAX transforms: whole objects in, arrays traced, the rest static."""
