@@ -160,9 +160,9 @@ def _make_pytree_dataclass(cls: type[T], given: dict[str, bool]) -> type[T]:
         init_is_generated=not (already_dataclass or user_wrote_init)
         and cls.__dataclass_params__.init,  # type: ignore[attr-defined]
     )
-    cls.__init__ = make_dispatching_init(spec)  # type: ignore[misc]
+    cls.__init__ = make_dispatching_init(spec)  # type: ignore[method-assign]
     if wants_repr:
-        cls.__repr__ = pytree_repr  # type: ignore[assignment]
+        cls.__repr__ = pytree_repr  # type: ignore[method-assign,assignment]
     setattr(cls, _SPEC_ATTRIBUTE, spec)
     _register(cls)
     register_with_loaded_libraries(cls)
@@ -258,7 +258,7 @@ def replace(obj: T, /, **changes: Any) -> T:
             f"replace(): {spec.cls.__qualname__} has no field(s) {', '.join(map(repr, unknown))}; "
             f"its fields are {', '.join(spec.field_names)}."
         )
-    by_name = {f.name: f for f in dataclasses.fields(obj)}
+    by_name = {f.name: f for f in dataclasses.fields(spec.cls)}
     new = object.__new__(type(obj))
     new.__dict__.update(obj.__dict__)
     for name, value in changes.items():

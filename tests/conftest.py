@@ -2,6 +2,11 @@
 
 import os
 
+# Eight host devices for the sharding tests; must be set before JAX starts.
+os.environ["XLA_FLAGS"] = (
+    os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
+).strip()
+
 import jax
 from hypothesis import HealthCheck, settings
 

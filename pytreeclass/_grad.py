@@ -1,0 +1,116 @@
+"""``filter_grad`` and ``filter_value_and_grad``: differentiate the inexact arrays only.
+
+The returned wrappers are themselves pytree dataclasses, so under
+``filter_jit`` a rebuilt ``filter_grad(f)`` hits the same compile cache, and a
+``fun`` that is a pytree has its arrays traced rather than baked in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from ._dataclass import pytree_dataclass
+from ._field import field
+from ._filters import combine, is_inexact_array, partition
+
+__all__ = ["filter_grad", "filter_value_and_grad"]
+
+
+def _name(fun: Callable) -> str:
+    return getattr(fun, "__qualname__", None) or type(fun).__qualname__
+
+
+@pytree_dataclass
+class _GradWrapper:
+    fun: Callable
+    has_aux: bool = field(static=True)
+    with_value: bool = field(static=True)
+
+    def __call__(self, /, *args: Any, **kwargs: Any) -> Any:
+        kind = "filter_value_and_grad" if self.with_value else "filter_grad"
+        if not args:
+            raise TypeError(
+                f"{kind}({_name(self.fun)}): pass the argument to differentiate as the "
+                f"first positional argument; got only keyword arguments "
+                f"{', '.join(map(repr, kwargs)) or '(none)'}."
+            )
+        x, rest = args[0], args[1:]
+        diff, nondiff = partition(x, is_inexact_array)
+
+        def differentiable(diff: Any) -> Any:
+            out = self.fun(combine(diff, nondiff), *rest, **kwargs)
+            _check_loss(kind, self.fun, out, self.has_aux)
+            return out
+
+        value, grads = jax.value_and_grad(differentiable, has_aux=self.has_aux)(diff)
+        if self.with_value:
+            return value, grads
+        return (grads, value[1]) if self.has_aux else grads
+
+
+def _check_loss(kind: str, fun: Callable, out: Any, has_aux: bool) -> None:
+    if has_aux:
+        if not (isinstance(out, tuple) and len(out) == 2):
+            raise TypeError(
+                f"{kind}({_name(fun)}, has_aux=True): the function must return a pair "
+                f"(loss, aux), got {type(out).__name__}."
+            )
+        out = out[0]
+    shape = jnp.shape(out)
+    if shape != ():
+        raise TypeError(
+            f"{kind}({_name(fun)}): the function must return a scalar loss, got shape "
+            f"{shape}. Reduce it (e.g. .sum() or .mean()), or return (loss, aux) with "
+            f"has_aux=True."
+        )
+
+
+def filter_grad(fun: Callable | None = None, *, has_aux: bool = False) -> Any:
+    """Gradient with respect to the floating-point arrays of the first argument.
+
+    Differs from ``jax.grad``: the first positional argument may hold anything
+    (arrays, integer arrays, Python numbers, strings, callables). Only its
+    inexact (float/complex) array leaves are differentiated; every other leaf
+    gets ``None`` in the gradient, which has the first argument's structure.
+    Other arguments are passed through and not differentiated. Python floats
+    are *not* differentiated (they are not arrays).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> import pytreeclass as ptc
+        >>> def loss(params, x):
+        ...     return jnp.sum(params["w"] * x) * params["scale"]
+        >>> ptc.filter_grad(loss)({"w": jnp.ones(2), "scale": 2.0}, jnp.arange(2.0))
+        {'scale': None, 'w': Array([0., 2.], dtype=float32)}
+    """
+    if fun is None:
+        return lambda f: filter_grad(f, has_aux=has_aux)
+    return _GradWrapper(_checked_callable(fun, "filter_grad"), has_aux, False)
+
+
+def filter_value_and_grad(fun: Callable | None = None, *, has_aux: bool = False) -> Any:
+    """``(value, grad)`` like ``jax.value_and_grad``, with ``filter_grad``'s rules.
+
+    With ``has_aux=True`` it returns ``((value, aux), grad)``, as JAX does.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> import pytreeclass as ptc
+        >>> value, grads = ptc.filter_value_and_grad(lambda p: jnp.sum(p[0] ** 2))(
+        ...     (jnp.ones(2), "name"))
+        >>> value, grads
+        (Array(2., dtype=float32), (Array([2., 2.], dtype=float32), None))
+    """
+    if fun is None:
+        return lambda f: filter_value_and_grad(f, has_aux=has_aux)
+    return _GradWrapper(_checked_callable(fun, "filter_value_and_grad"), has_aux, True)
+
+
+def _checked_callable(fun: Any, kind: str) -> Callable:
+    if not callable(fun):
+        raise TypeError(f"{kind} expects a callable, got {fun!r}.")
+    return fun

@@ -1,0 +1,339 @@
+"""``filter_jit``: ``jax.jit`` for whole objects, arrays traced and the rest static.
+
+How a call runs (the hot path is ``_call``):
+
+1. arguments are bound to the signature, so ``f(x, y)``, ``f(x, y=y)`` and
+   ``f(x=x, y=y)`` become the same tuple (skipped when the call is already
+   all-positional and complete);
+2. ``(args, kwargs)`` is flattened once, in C++; array leaves are the dynamic
+   arguments of one ``jax.jit``, every other leaf goes into its static key
+   together with the treedef and the leaves' types (so ``1``, ``1.0`` and
+   ``True`` are different keys);
+3. ``jax.jit``'s C++ dispatch hashes that key and runs the cached executable.
+
+One ``jax.jit`` exists per underlying function and options, shared by every
+wrapper of it, so rebuilding ``filter_jit(f)`` does not retrace. Non-array
+outputs travel back inside the output treedef (``_StaticOutput``), which JAX
+keeps per trace, so they stay right even when one key has several traces.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import itertools
+import operator
+import types
+import warnings
+import weakref
+from collections.abc import Callable
+from typing import Any, Literal
+
+import jax
+from jax.tree_util import PyTreeDef
+
+from ._filters import ARRAY_TYPES
+from ._trace_log import TraceLog
+
+__all__ = ["filter_jit", "RetraceWarning"]
+
+Donate = Literal["none", "all", "all-except-first"]
+_DONATE_MODES = ("none", "all", "all-except-first")
+
+
+class RetraceWarning(UserWarning):
+    """Issued when a ``filter_jit`` function traces more than ``max_traces`` times.
+
+    Turn it into an error with ``warnings.simplefilter("error", RetraceWarning)``.
+    """
+
+
+class _IsArrayType(dict):
+    """``type -> bool`` memo: is a leaf of this type traced?"""
+
+    def __missing__(self, cls: type) -> bool:
+        result = self[cls] = issubclass(cls, ARRAY_TYPES)
+        return result
+
+
+_is_array_type = _IsArrayType().__getitem__
+
+
+# --- the underlying function and its shared jax.jit -----------------------------
+
+
+def _owner_and_self(fun: Callable) -> tuple[Callable, tuple]:
+    """Split ``fun`` into a plain function and the pytree it is bound to, if any.
+
+    A bound method of a pytree, or a pytree with ``__call__``, has its arrays
+    traced: the pytree becomes the first argument of the underlying function.
+    """
+    if isinstance(fun, types.MethodType) and _is_pytree(fun.__self__):
+        return fun.__func__, (fun.__self__,)
+    if not isinstance(fun, types.FunctionType | type) and _is_pytree(fun):
+        return type(fun).__call__, (fun,)
+    return fun, ()
+
+
+def _is_pytree(x: Any) -> bool:
+    return not jax.tree_util.treedef_is_leaf(jax.tree_util.tree_structure(x))
+
+
+_SHARED: weakref.WeakKeyDictionary[Callable, dict[Any, _Compiled]] = weakref.WeakKeyDictionary()
+
+
+class _Compiled:
+    """One ``jax.jit`` of one underlying function with one set of options."""
+
+    def __init__(self, owner: Callable, donate: Donate, max_traces: int | None, jit_kwargs):
+        self.name = getattr(owner, "__qualname__", repr(owner))
+        self.log = TraceLog(_parameter_names(owner))
+        self.max_traces = max_traces
+        owner_ref = _reference(owner)
+
+        def traced(keep: Any, donated: Any, key: Any) -> Any:
+            args, kwargs = _rebuild_arguments([*keep, *donated], key)
+            self._record_trace(args, kwargs)
+            return _split_output(owner_ref()(*args, **kwargs))
+
+        traced.__name__ = getattr(owner, "__name__", "filter_jit")
+        donate_argnums = () if donate == "none" else (1,)
+        self.jitted = jax.jit(traced, static_argnums=2, donate_argnums=donate_argnums, **jit_kwargs)
+
+    def _record_trace(self, args: tuple, kwargs: dict) -> None:
+        self.log.record(args, kwargs)
+        if self.max_traces is not None and self.log.count > self.max_traces:
+            warnings.warn(
+                f"filter_jit({self.name}) has traced {self.log.count} times "
+                f"(max_traces={self.max_traces}). {self.log.explain()}",
+                RetraceWarning,
+                stacklevel=2,
+            )
+
+
+def _reference(owner: Callable) -> Callable[[], Any]:
+    try:
+        return weakref.ref(owner)  # the shared cache must not keep ``owner`` alive
+    except TypeError:
+        return lambda: owner
+
+
+def _compiled_for(owner: Callable, donate: Donate, max_traces, jit_kwargs) -> _Compiled:
+    try:
+        options = (donate, max_traces, tuple(sorted(jit_kwargs.items())))
+        hash(options)
+        per_owner = _SHARED.setdefault(owner, {})
+    except TypeError:  # unhashable options or owner that cannot be weakly referenced
+        return _Compiled(owner, donate, max_traces, jit_kwargs)
+    if options not in per_owner:
+        per_owner[options] = _Compiled(owner, donate, max_traces, jit_kwargs)
+    return per_owner[options]
+
+
+def _parameter_names(fun: Callable) -> tuple[str, ...]:
+    try:
+        parameters = inspect.signature(fun).parameters.values()
+    except (TypeError, ValueError):
+        return ()
+    positional = itertools.takewhile(lambda p: p.kind <= p.POSITIONAL_OR_KEYWORD, parameters)
+    return tuple(p.name for p in positional)
+
+
+# --- arguments -> (dynamic leaves, static key) and back ---------------------------
+
+
+def _binder(fun: Callable) -> tuple[int, Callable[[tuple, dict], tuple[tuple, dict]]]:
+    """(n, bind): calls with exactly ``n`` positional arguments need no binding."""
+    try:
+        signature = inspect.signature(fun)
+    except (TypeError, ValueError):
+        return -1, lambda args, kwargs: (args, kwargs)
+    parameters = signature.parameters.values()
+    simple = all(p.kind <= p.POSITIONAL_OR_KEYWORD for p in parameters)
+    name = getattr(fun, "__qualname__", "function")
+
+    def bind(args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+        try:
+            bound = signature.bind(*args, **kwargs)
+        except TypeError as error:
+            raise TypeError(f"{name}(): {error}") from None
+        bound.apply_defaults()
+        return bound.args, bound.kwargs
+
+    return len(signature.parameters) if simple else -1, bind
+
+
+def _static_key(leaves: list, treedef: PyTreeDef) -> tuple[list, Any]:
+    """Dynamic leaves, and the hashable key of everything else."""
+    flags = tuple(map(_is_array_type, map(type, leaves)))
+    if False not in flags:
+        return leaves, treedef
+    statics = tuple(itertools.compress(leaves, map(operator.not_, flags)))
+    key = (treedef, flags, statics, tuple(map(type, statics)))
+    return list(itertools.compress(leaves, flags)), key
+
+
+def _rebuild_arguments(dynamic: list, key: Any) -> Any:
+    if type(key) is PyTreeDef:
+        return key.unflatten(dynamic)
+    treedef, flags, statics, _ = key
+    dynamic_iter, static_iter = iter(dynamic), iter(statics)
+    return treedef.unflatten([next(dynamic_iter if f else static_iter) for f in flags])
+
+
+class _StaticOutput:
+    """Non-array output leaves, carried in the output treedef (compared by identity)."""
+
+    def __init__(self, treedef: PyTreeDef, flags: tuple, statics: tuple):
+        self.treedef, self.flags, self.statics = treedef, flags, statics
+
+
+class _WithStatic:
+    def __init__(self, dynamic: list, static: _StaticOutput):
+        self.dynamic, self.static = dynamic, static
+
+    def rebuild(self) -> Any:
+        return _rebuild_arguments(
+            self.dynamic, (self.static.treedef, self.static.flags, self.static.statics, ())
+        )
+
+
+jax.tree_util.register_pytree_node(
+    _WithStatic, lambda w: (w.dynamic, w.static), lambda s, d: _WithStatic(list(d), s)
+)
+
+
+def _split_output(out: Any) -> Any:
+    leaves, treedef = jax.tree_util.tree_flatten(out)
+    dynamic, key = _static_key(leaves, treedef)
+    if key is treedef:
+        return out
+    _, flags, statics, _ = key
+    return _WithStatic(dynamic, _StaticOutput(treedef, flags, statics))
+
+
+def _unhashable_leaf_error(name: str, args: tuple, kwargs: dict, log: TraceLog) -> TypeError | None:
+    for path, leaf in jax.tree_util.tree_flatten_with_path((args, kwargs))[0]:
+        if _is_array_type(type(leaf)):
+            continue
+        try:
+            hash(leaf)
+        except TypeError:
+            return TypeError(
+                f"filter_jit({name}): the argument {log.label(path)} is a "
+                f"{type(leaf).__name__}, which is not hashable. Non-array leaves are "
+                f"static (part of the compile-cache key) and must be hashable. Pass it "
+                f"as a jax/numpy array to trace it, make it hashable (a tuple, a "
+                f"frozenset), or close over it instead of passing it."
+            )
+    return None
+
+
+# --- the public decorator -----------------------------------------------------------
+
+
+def filter_jit(
+    fun: Callable | None = None,
+    *,
+    donate: Donate = "none",
+    max_traces: int | None = None,
+    **jit_kwargs: Any,
+) -> Any:
+    """Compile ``fun`` with ``jax.jit``, tracing array leaves and keeping the rest static.
+
+    Differs from ``jax.jit``: every argument (and ``fun`` itself when it is a
+    pytree or a method bound to one) is flattened; only ``jax.Array``,
+    ``np.ndarray`` and numpy-scalar leaves are traced. Python numbers,
+    strings, callables and other objects are static: hashed, compared (by
+    type and value, so ``1``, ``1.0`` and ``True`` differ) and part of the
+    cache key. No ``static_argnums``. Outputs may hold non-array leaves.
+
+    Args:
+        fun: the function; or omit it to use ``@filter_jit(...)``.
+        donate: ``"none"``, ``"all"`` (every array argument) or
+            ``"all-except-first"`` (all but the first positional argument's).
+        max_traces: warn with ``RetraceWarning`` when traced more often.
+        **jit_kwargs: passed to ``jax.jit`` (e.g. ``out_shardings``).
+
+    The wrapper has ``trace_count()``, ``explain_retrace()`` (which argument
+    path changed, e.g. ``model.step: 3 -> 4``) and ``lower(*args, **kwargs)``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> import pytreeclass as ptc
+        >>> @ptc.filter_jit
+        ... def scale(x, factor, name):
+        ...     return x * factor, name
+        >>> scale(jnp.ones(2), 3.0, "triple")
+        (Array([3., 3.], dtype=float32), 'triple')
+        >>> _ = scale(jnp.ones(2), 4.0, "quadruple")
+        >>> scale.trace_count()
+        2
+        >>> print(scale.explain_retrace())
+        factor: 3.0 -> 4.0; name: 'triple' -> 'quadruple'
+    """
+    if fun is None:
+        return functools.partial(filter_jit, donate=donate, max_traces=max_traces, **jit_kwargs)
+    if not callable(fun):
+        raise TypeError(f"filter_jit expects a callable, got {fun!r}.")
+    if donate not in _DONATE_MODES:
+        raise ValueError(f"filter_jit(donate={donate!r}): use one of {', '.join(_DONATE_MODES)}.")
+    for reserved in ("static_argnums", "static_argnames", "donate_argnums", "donate_argnames"):
+        if reserved in jit_kwargs:
+            raise TypeError(
+                f"filter_jit does not take {reserved}=: non-array leaves are static "
+                f"automatically; use donate='all' or 'all-except-first' for donation."
+            )
+    return _make_wrapper(fun, donate, max_traces, jit_kwargs)
+
+
+def _make_wrapper(fun: Callable, donate: Donate, max_traces, jit_kwargs) -> Callable:
+    owner, bound_self = _owner_and_self(fun)
+    compiled = _compiled_for(owner, donate, max_traces, jit_kwargs)
+    n_simple, bind = _binder(owner)
+    jitted, log = compiled.jitted, compiled.log
+    first_leaf_counts: dict[PyTreeDef, int] = {}
+
+    def prepare(args: tuple, kwargs: dict) -> tuple:
+        if bound_self:
+            args = bound_self + args
+        if kwargs or len(args) != n_simple:
+            args, kwargs = bind(args, kwargs)
+        leaves, treedef = jax.tree_util.tree_flatten((args, kwargs))
+        dynamic, key = _static_key(leaves, treedef)
+        if donate == "none":
+            return dynamic, (), key, args, kwargs
+        if donate == "all":
+            return (), dynamic, key, args, kwargs
+        split = first_leaf_counts.get(treedef)
+        if split is None:
+            split = first_leaf_counts[treedef] = _first_argument_dynamic_count(args, leaves)
+        return dynamic[:split], dynamic[split:], key, args, kwargs
+
+    @functools.wraps(fun)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        keep, donated, key, args, kwargs = prepare(args, kwargs)
+        try:
+            out = jitted(keep, donated, key)
+        except (TypeError, ValueError):
+            error = _unhashable_leaf_error(compiled.name, args, kwargs, log)
+            if error is not None:
+                raise error from None
+            raise
+        return out.rebuild() if type(out) is _WithStatic else out
+
+    def lower(*args: Any, **kwargs: Any) -> Any:
+        keep, donated, key, _, _ = prepare(args, kwargs)
+        return jitted.lower(keep, donated, key)
+
+    wrapper.lower = lower  # type: ignore[attr-defined]
+    wrapper.trace_count = lambda: log.count  # type: ignore[attr-defined]
+    wrapper.explain_retrace = log.explain  # type: ignore[attr-defined]
+    return wrapper
+
+
+def _first_argument_dynamic_count(args: tuple, leaves: list) -> int:
+    if not args:
+        return 0
+    n_first = len(jax.tree_util.tree_leaves(args[0]))
+    return sum(map(_is_array_type, map(type, leaves[:n_first])))

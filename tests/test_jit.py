@@ -1,0 +1,313 @@
+"""filter_jit: what is traced, what is static, when it retraces (counted, not timed)."""
+
+import functools
+import warnings
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import pytreeclass as ptc
+
+
+@ptc.pytree_dataclass
+class Model:
+    weight: jax.Array
+    name: str
+    activation: Callable
+    step: int
+    scale: float = ptc.field(static=True, default=1.0)
+
+    def __call__(self, x):
+        return self.activation(self.weight * x) * self.scale
+
+
+def make_model(**changes):
+    fields = {"weight": jnp.ones(3), "name": "m", "activation": jnp.tanh, "step": 0}
+    return Model(**{**fields, **changes})
+
+
+def counting(fun):
+    """``fun`` plus a list that grows by one each time it is traced."""
+    traces = []
+
+    @functools.wraps(fun)
+    def counted(*args, **kwargs):
+        traces.append(1)
+        return fun(*args, **kwargs)
+
+    return counted, traces
+
+
+def test_arrays_are_traced_and_other_leaves_are_static():
+    seen = {}
+
+    @ptc.filter_jit
+    def f(model, x):
+        seen.update(weight=type(model.weight), name=model.name, step=model.step, x=type(x))
+        return model(x)
+
+    out = f(make_model(), jnp.ones(3))
+    np.testing.assert_allclose(out, np.tanh(1.0) * np.ones(3), rtol=1e-6)
+    assert issubclass(seen["weight"], jax.core.Tracer)
+    assert issubclass(seen["x"], jax.core.Tracer)
+    assert seen["name"] == "m"
+    assert seen["step"] == 0
+
+
+def test_numpy_arrays_and_scalars_are_traced():
+    seen = []
+    f = ptc.filter_jit(lambda a, b: seen.append((type(a), type(b))) or a + b)
+    f(np.ones(2, np.float32), np.float32(2.0))
+    assert all(issubclass(t, jax.core.Tracer) for t in seen[0])
+
+
+def test_cached_call_does_not_retrace():
+    fun, traces = counting(lambda model, x: model(x))
+    f = ptc.filter_jit(fun)
+    for _ in range(3):
+        f(make_model(), jnp.ones(3))
+    assert len(traces) == 1
+    assert f.trace_count() == 1
+
+
+@pytest.mark.parametrize(
+    ("changed", "expected"),
+    [
+        ({"step": 1}, "model.step: 0 -> 1"),
+        ({"name": "other"}, "model.name: 'm' -> 'other'"),
+        ({"weight": jnp.ones(4)}, "model.weight: f32[3] -> f32[4]"),
+        ({"weight": jnp.ones(3, jnp.int32)}, "model.weight: f32[3] -> i32[3]"),
+        ({"scale": 2.0}, "model.scale: 1.0 -> 2.0"),
+    ],
+)
+def test_retrace_on_static_shape_dtype_change_is_explained_by_key_path(changed, expected):
+    fun, traces = counting(lambda model: model.weight)
+    f = ptc.filter_jit(fun)
+    f(make_model())
+    f(make_model(**changed))
+    assert len(traces) == 2
+    assert expected in f.explain_retrace()
+
+
+def test_explain_retrace_is_none_before_any_retrace():
+    f = ptc.filter_jit(lambda x: x)
+    f(jnp.ones(1))
+    assert f.explain_retrace() is None
+
+
+def test_retrace_on_structure_change_names_the_new_path():
+    f = ptc.filter_jit(lambda tree: tree)
+    f({"a": jnp.ones(1)})
+    f({"a": jnp.ones(1), "b": jnp.ones(1)})
+    assert "tree['b']: (absent) -> f32[1]" in f.explain_retrace()
+
+
+@pytest.mark.parametrize("values", [(1, 1.0), (1, True), (0.0, False)])
+def test_static_leaves_are_keyed_by_type_and_value(values):
+    fun, traces = counting(lambda x, k: (x, k))
+    f = ptc.filter_jit(fun)
+    outs = [f(jnp.ones(1), v)[1] for v in values]
+    assert len(traces) == 2
+    assert [type(o) for o in outs] == [type(v) for v in values]
+
+
+def test_positional_and_keyword_calls_share_a_trace():
+    fun, traces = counting(lambda x, y=2.0: x * y)
+    f = ptc.filter_jit(fun)
+    f(jnp.ones(1), 2.0)
+    f(jnp.ones(1), y=2.0)
+    f(x=jnp.ones(1), y=2.0)
+    f(jnp.ones(1))
+    assert len(traces) == 1
+
+
+def test_bad_call_signature_names_the_function():
+    @ptc.filter_jit
+    def needs_two(x, y):
+        return x
+
+    with pytest.raises(TypeError, match=r"needs_two\(\).*missing a required argument: 'y'"):
+        needs_two(jnp.ones(1))
+
+
+def test_wrappers_of_one_function_share_the_cache():
+    fun, traces = counting(lambda x: x + 1)
+    ptc.filter_jit(fun)(jnp.ones(2))
+    ptc.filter_jit(fun)(jnp.ones(2))
+    assert len(traces) == 1
+
+
+def test_filter_jit_of_rebuilt_filter_grad_does_not_retrace():
+    fun, traces = counting(lambda model, x: jnp.sum(model(x)))
+    for _ in range(3):
+        ptc.filter_jit(ptc.filter_grad(fun))(make_model(), jnp.ones(3))
+    assert len(traces) == 1
+
+
+def test_pytree_callable_has_its_arrays_traced_not_baked_in():
+    model = make_model()
+    f = ptc.filter_jit(model)
+    first = f(jnp.ones(3))
+    second = ptc.filter_jit(ptc.replace(model, weight=2 * jnp.ones(3)))(jnp.ones(3))
+    np.testing.assert_allclose(second, np.tanh(2.0) * np.ones(3), rtol=1e-6)
+    assert not np.allclose(first, second)
+    assert f.trace_count() == 1
+
+
+def test_bound_method_of_pytree_is_traced_and_shares_cache():
+    @ptc.pytree_dataclass
+    class Counter:
+        w: jax.Array
+
+        def apply(self, x):
+            return self.w * x
+
+    a = ptc.filter_jit(Counter(jnp.ones(2)).apply)
+    b = ptc.filter_jit(Counter(3 * jnp.ones(2)).apply)
+    a(jnp.ones(2))
+    np.testing.assert_allclose(b(jnp.ones(2)), [3.0, 3.0])
+    assert a.trace_count() == 1
+
+
+def test_decorated_method_reached_through_equal_instances_does_not_retrace():
+    traces = []
+
+    @ptc.pytree_dataclass
+    class Layer:
+        w: jax.Array
+
+        @ptc.filter_jit
+        def forward(self, x):
+            traces.append(1)
+            return self.w @ x
+
+    Layer(jnp.ones((2, 2))).forward(jnp.ones(2))
+    out = Layer(2 * jnp.ones((2, 2))).forward(jnp.ones(2))
+    np.testing.assert_allclose(out, [4.0, 4.0])
+    assert len(traces) == 1
+
+
+def test_outputs_may_hold_non_array_leaves():
+    f = ptc.filter_jit(lambda model: (model.weight, model.name, model.activation, model.step))
+    weight, name, activation, step = f(make_model(step=7))
+    assert isinstance(weight, jax.Array)
+    assert (name, activation, step) == ("m", jnp.tanh, 7)
+
+
+def test_static_output_is_right_for_each_trace_of_one_key():
+    f = ptc.filter_jit(lambda x: x.shape[0])
+    assert f(jnp.ones(2)) == 2
+    assert f(jnp.ones(5)) == 5
+    assert f(jnp.ones(2)) == 2
+
+
+def test_returns_pytree_dataclass_with_static_fields():
+    out = ptc.filter_jit(lambda m: ptc.replace(m, step=m.step + 1))(make_model())
+    assert isinstance(out, Model)
+    assert out.step == 1
+
+
+def test_unhashable_leaf_error_names_the_path_and_cache_stays_usable():
+    fun, traces = counting(lambda model, options: model.weight)
+    f = ptc.filter_jit(fun)
+    with pytest.raises(TypeError, match=r"argument options\['tags'\] is a set.*hashable"):
+        f(make_model(), {"tags": {1, 2}})
+    f(make_model(), {"tags": frozenset({1, 2})})
+    f(make_model(), {"tags": frozenset({1, 2})})
+    assert len(traces) == 1
+
+
+def test_errors_inside_the_function_propagate_unchanged():
+    @ptc.filter_jit
+    def broken(x):
+        raise ValueError("boom")
+
+    with pytest.raises(ValueError, match="boom"):
+        broken(jnp.ones(1))
+
+
+def test_wrapper_keeps_metadata_and_exposes_lower():
+    def documented(x):
+        """Docs."""
+        return x * 2
+
+    f = ptc.filter_jit(documented)
+    assert f.__name__ == "documented"
+    assert f.__doc__ == "Docs."
+    assert f.__wrapped__ is documented
+    lowered = f.lower(jnp.ones(3))
+    assert "mul" in lowered.as_text()
+
+
+def test_bare_and_parameterised_decorator_forms():
+    @ptc.filter_jit
+    def a(x):
+        return x
+
+    @ptc.filter_jit(donate="none")
+    def b(x):
+        return x
+
+    assert a(jnp.ones(1)).shape == b(jnp.ones(1)).shape == (1,)
+
+
+def test_jit_kwargs_are_passed_to_jax_jit():
+    sharding = jax.sharding.SingleDeviceSharding(jax.devices()[1])
+    out = ptc.filter_jit(lambda x: x + 1, out_shardings=sharding)(jnp.ones(2))
+    assert out.sharding == sharding
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"donate": "some"}, ValueError, "donate='some'"),
+        ({"static_argnums": 0}, TypeError, "does not take static_argnums"),
+        ({"donate_argnums": 0}, TypeError, "does not take donate_argnums"),
+    ],
+)
+def test_bad_options_are_rejected(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        ptc.filter_jit(lambda x: x, **kwargs)
+
+
+def test_non_callable_is_rejected():
+    with pytest.raises(TypeError, match="expects a callable"):
+        ptc.filter_jit(3)
+
+
+def test_donate_all_deletes_input_buffers():
+    x = jnp.ones(4)
+    ptc.filter_jit(lambda x: x + 1, donate="all")(x)
+    assert x.is_deleted()
+
+
+def test_donate_all_except_first_keeps_first_argument():
+    model, x = make_model(), jnp.ones(3)
+    ptc.filter_jit(lambda model, x: model.weight + x, donate="all-except-first")(model, x)
+    assert not model.weight.is_deleted()
+    assert x.is_deleted()
+
+
+def test_max_traces_warns_with_the_retrace_explanation():
+    f = ptc.filter_jit(lambda x, n: x * n, max_traces=1)
+    f(jnp.ones(1), 1)
+    with pytest.warns(ptc.RetraceWarning, match=r"traced 2 times \(max_traces=1\).*n: 1 -> 2"):
+        f(jnp.ones(1), 2)
+
+
+def test_max_traces_can_be_made_an_error():
+    f = ptc.filter_jit(lambda x, n: x * n, max_traces=1)
+    f(jnp.ones(1), 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ptc.RetraceWarning)
+        with pytest.raises(ptc.RetraceWarning):
+            f(jnp.ones(1), 2)
+
+
+def test_nested_inside_jax_jit():
+    inner = ptc.filter_jit(lambda model, x: model(x))
+    out = jax.jit(lambda x: inner(make_model(), x))(jnp.ones(3))
+    assert out.shape == (3,)

@@ -1,0 +1,106 @@
+"""filter_vmap: arrays mapped, everything else broadcast; per-leaf axes."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import pytreeclass as ptc
+
+
+@ptc.pytree_dataclass
+class Layer:
+    w: jax.Array
+    name: str
+    scale: float
+
+    def __call__(self, x):
+        return self.w * x * self.scale
+
+
+def test_default_maps_arrays_on_axis_0_and_broadcasts_the_rest():
+    def f(x, name, n):
+        return x * n, name
+
+    ys, name = ptc.filter_vmap(f)(jnp.arange(3.0), "tag", 2)
+    np.testing.assert_allclose(ys, [0.0, 2.0, 4.0])
+    assert name == "tag"
+
+
+def test_prefix_in_axes_with_none_and_ints():
+    layer = Layer(jnp.ones(2), "l", 2.0)
+    ys = ptc.filter_vmap(lambda layer, x: layer(x), in_axes=(None, 1))(layer, jnp.ones((2, 5)))
+    assert ys.shape == (5, 2)
+
+
+def test_callable_in_axes_per_leaf():
+    tree = {"batched": jnp.ones((4, 2)), "shared": jnp.ones(2)}
+
+    def axis(leaf):
+        return 0 if leaf.ndim == 2 else None
+
+    out = ptc.filter_vmap(lambda t: t["batched"] + t["shared"], in_axes=(axis,))(tree)
+    assert out.shape == (4, 2)
+
+
+def test_ensemble_of_models_over_static_fields():
+    ensemble = Layer(jnp.ones((3, 2)), "ens", 0.5)
+    out = ptc.filter_vmap(lambda layer, x: layer(x), in_axes=(0, None))(ensemble, jnp.ones(2))
+    assert out.shape == (3, 2)
+
+
+def test_out_axes_moves_the_batch_axis_and_none_returns_unbatched():
+    def f(x):
+        return x * 2, jnp.ones(2)
+
+    mapped, shared = ptc.filter_vmap(f, out_axes=(1, None))(jnp.ones((3, 2)))
+    assert mapped.shape == (2, 3)
+    assert shared.shape == (2,)
+
+
+def test_keyword_arguments_use_the_default_axes():
+    out = ptc.filter_vmap(lambda x, *, y: x + y)(jnp.ones(3), y=jnp.ones(3))
+    assert out.shape == (3,)
+
+
+def test_axis_name_allows_collectives():
+    out = ptc.filter_vmap(lambda x: x - jax.lax.pmean(x, "b"), axis_name="b")(jnp.arange(4.0))
+    np.testing.assert_allclose(out, [-1.5, -0.5, 0.5, 1.5])
+
+
+def test_axis_size_when_nothing_is_mapped():
+    out = ptc.filter_vmap(lambda s: jnp.zeros(()) + len(s), axis_size=3)("ab")
+    assert out.shape == (3,)
+
+
+def test_in_axes_length_mismatch_is_a_clear_error():
+    with pytest.raises(ValueError, match="in_axes has 1 entries but the function got 2"):
+        ptc.filter_vmap(lambda a, b: a, in_axes=(0,))(jnp.ones(2), jnp.ones(2))
+
+
+def test_bad_in_axes_entry_is_a_clear_error():
+    with pytest.raises(TypeError, match="in_axes entries must be int, None or a callable"):
+        ptc.filter_vmap(lambda a: a, in_axes=("zero",))(jnp.ones(2))
+
+
+def test_composes_with_filter_jit_and_filter_grad_in_any_order():
+    def loss(layer, x):
+        return jnp.sum(layer(x))
+
+    layer = Layer(jnp.ones(2), "l", 1.0)
+    xs = jnp.ones((5, 2))
+    per_example = ptc.filter_vmap(ptc.filter_grad(loss), in_axes=(None, 0))
+    a = ptc.filter_jit(per_example)(layer, xs)
+    b = ptc.filter_vmap(ptc.filter_jit(ptc.filter_grad(loss)), in_axes=(None, 0))(layer, xs)
+    c = ptc.filter_grad(
+        lambda layer, xs: jnp.sum(ptc.filter_vmap(loss, in_axes=(None, 0))(layer, xs))
+    )(layer, xs)
+    assert a.w.shape == (5, 2)
+    np.testing.assert_allclose(a.w, b.w)
+    np.testing.assert_allclose(c.w, a.w.sum(0))
+    assert a.name is None
+
+
+def test_non_callable_is_rejected():
+    with pytest.raises(TypeError, match="filter_vmap expects a callable"):
+        ptc.filter_vmap(1)
