@@ -14,9 +14,14 @@ from typing import Any
 
 from ._field import is_static
 
-__all__ = ["register_with_loaded_libraries", "register_flax_serialization"]
+__all__ = ["register_with_loaded_libraries", "register_flax_serialization", "decorated_classes"]
 
 _DECORATED: weakref.WeakSet[type] = weakref.WeakSet()
+
+
+def decorated_classes() -> list[type]:
+    """Every pytree dataclass still alive, for registrations made after the fact."""
+    return list(_DECORATED)
 
 
 def register_with_loaded_libraries(cls: type) -> None:
@@ -44,7 +49,7 @@ def register_flax_serialization(cls: type | None = None) -> None:
 
     if cls is not None and not is_pytree_dataclass(cls):
         raise TypeError(f"register_flax_serialization() expects a pytree dataclass, got {cls!r}.")
-    for klass in [cls] if cls is not None else list(_DECORATED):
+    for klass in [cls] if cls is not None else decorated_classes():
         _register_flax(klass)
 
 

@@ -30,6 +30,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 import jax
+import numpy as np
 from jax.tree_util import PyTreeDef
 
 from ._filters import ARRAY_TYPES
@@ -83,7 +84,12 @@ _SHARED: weakref.WeakKeyDictionary[Callable, dict[Any, _Compiled]] = weakref.Wea
 
 
 class _Compiled:
-    """One ``jax.jit`` of one underlying function with one set of options."""
+    """One ``jax.jit`` of one underlying function with one set of options.
+
+    ``jitted(dynamic, key)``, or ``jitted(kept, donated, key)`` for
+    ``donate="all-except-first"``: a fixed arity per mode, because even an
+    empty extra argument costs JAX's dispatch about a microsecond.
+    """
 
     def __init__(self, owner: Callable, donate: Donate, max_traces: int | None, jit_kwargs):
         self.name = getattr(owner, "__qualname__", repr(owner))
@@ -91,14 +97,25 @@ class _Compiled:
         self.max_traces = max_traces
         owner_ref = _reference(owner)
 
-        def traced(keep: Any, donated: Any, key: Any) -> Any:
-            args, kwargs = _rebuild_arguments([*keep, *donated], key)
+        def run(dynamic: list, key: Any) -> Any:
+            args, kwargs = _rebuild_arguments(dynamic, key)
             self._record_trace(args, kwargs)
             return _split_output(owner_ref()(*args, **kwargs))
 
+        if donate == "all-except-first":
+
+            def traced(kept: list, donated: list, key: Any) -> Any:
+                return run([*kept, *donated], key)
+
+            options: dict[str, Any] = {"static_argnums": 2, "donate_argnums": 1}
+        else:
+
+            def traced(dynamic: list, key: Any) -> Any:  # type: ignore[misc]
+                return run(dynamic, key)
+
+            options = {"static_argnums": 1, "donate_argnums": 0 if donate == "all" else ()}
         traced.__name__ = getattr(owner, "__name__", "filter_jit")
-        donate_argnums = () if donate == "none" else (1,)
-        self.jitted = jax.jit(traced, static_argnums=2, donate_argnums=donate_argnums, **jit_kwargs)
+        self.jitted = jax.jit(traced, **options, **jit_kwargs)
 
     def _record_trace(self, args: tuple, kwargs: dict) -> None:
         self.log.record(args, kwargs)
@@ -291,30 +308,20 @@ def _make_wrapper(fun: Callable, donate: Donate, max_traces, jit_kwargs) -> Call
     owner, bound_self = _owner_and_self(fun)
     compiled = _compiled_for(owner, donate, max_traces, jit_kwargs)
     n_simple, bind = _binder(owner)
-    jitted, log = compiled.jitted, compiled.log
-    first_leaf_counts: dict[PyTreeDef, int] = {}
+    log = compiled.log
+    call = compiled.jitted if donate != "all-except-first" else _split_first(compiled.jitted)
+    flatten = jax.tree_util.tree_flatten
 
-    def prepare(args: tuple, kwargs: dict) -> tuple:
+    # The hot path: keep it flat, every call here costs on each cached call.
+    @functools.wraps(fun)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
         if bound_self:
             args = bound_self + args
         if kwargs or len(args) != n_simple:
             args, kwargs = bind(args, kwargs)
-        leaves, treedef = jax.tree_util.tree_flatten((args, kwargs))
-        dynamic, key = _static_key(leaves, treedef)
-        if donate == "none":
-            return dynamic, (), key, args, kwargs
-        if donate == "all":
-            return (), dynamic, key, args, kwargs
-        split = first_leaf_counts.get(treedef)
-        if split is None:
-            split = first_leaf_counts[treedef] = _first_argument_dynamic_count(args, leaves)
-        return dynamic[:split], dynamic[split:], key, args, kwargs
-
-    @functools.wraps(fun)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        keep, donated, key, args, kwargs = prepare(args, kwargs)
+        dynamic, key = _static_key(*flatten((args, kwargs)))
         try:
-            out = jitted(keep, donated, key)
+            out = call(dynamic, key)
         except (TypeError, ValueError):
             error = _unhashable_leaf_error(compiled.name, args, kwargs, log)
             if error is not None:
@@ -323,8 +330,10 @@ def _make_wrapper(fun: Callable, donate: Donate, max_traces, jit_kwargs) -> Call
         return out.rebuild() if type(out) is _WithStatic else out
 
     def lower(*args: Any, **kwargs: Any) -> Any:
-        keep, donated, key, _, _ = prepare(args, kwargs)
-        return jitted.lower(keep, donated, key)
+        if bound_self:
+            args = bound_self + args
+        args, kwargs = bind(args, kwargs)
+        return call.lower(*_static_key(*flatten((args, kwargs))))
 
     wrapper.lower = lower  # type: ignore[attr-defined]
     wrapper.trace_count = lambda: log.count  # type: ignore[attr-defined]
@@ -332,8 +341,37 @@ def _make_wrapper(fun: Callable, donate: Donate, max_traces, jit_kwargs) -> Call
     return wrapper
 
 
-def _first_argument_dynamic_count(args: tuple, leaves: list) -> int:
+class _split_first:  # noqa: N801 - behaves as a function
+    """``jitted(kept, donated, key)`` from ``(dynamic, key)``: the first argument's
+    array leaves are kept, the rest donated."""
+
+    def __init__(self, jitted: Any):
+        self.jitted = jitted
+        self.splits: dict[PyTreeDef, int] = {}
+
+    def _split(self, key: Any) -> int:
+        treedef = key if type(key) is PyTreeDef else key[0]
+        split = self.splits.get(treedef)
+        if split is None:
+            n_dynamic = treedef.num_leaves if treedef is key else sum(key[1])
+            args, _ = _rebuild_arguments([_ARRAY_PLACEHOLDER] * n_dynamic, key)
+            split = self.splits[treedef] = _first_argument_dynamic_count(args)
+        return split
+
+    def __call__(self, dynamic: list, key: Any) -> Any:
+        split = self._split(key)
+        return self.jitted(dynamic[:split], dynamic[split:], key)
+
+    def lower(self, dynamic: list, key: Any) -> Any:
+        split = self._split(key)
+        return self.jitted.lower(dynamic[:split], dynamic[split:], key)
+
+
+# Stands for every array leaf when arguments are rebuilt from a key alone.
+_ARRAY_PLACEHOLDER = np.empty(0)
+
+
+def _first_argument_dynamic_count(args: tuple) -> int:
     if not args:
         return 0
-    n_first = len(jax.tree_util.tree_leaves(args[0]))
-    return sum(map(_is_array_type, map(type, leaves[:n_first])))
+    return sum(1 for leaf in jax.tree_util.tree_leaves(args[0]) if leaf is _ARRAY_PLACEHOLDER)

@@ -1,0 +1,148 @@
+"""``assert_roundtrip``: the checks every pytree class should pass, with paths in failures."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import jax
+import numpy as np
+from jax.tree_util import GetAttrKey
+
+from ._dataclass import is_pytree_dataclass
+from ._field import is_static
+from ._filters import is_array
+
+__all__ = ["assert_roundtrip", "assert_trees_equal"]
+
+
+def assert_trees_equal(expected: Any, actual: Any, path: str = "obj") -> None:
+    """Raise ``AssertionError`` naming the first path where the two objects differ.
+
+    Arrays compare by shape, (canonical) dtype and value, NaNs equal; dataclass
+    instances field by field; containers item by item; anything else by ``==``.
+    """
+    if is_array(expected) or is_array(actual):
+        _assert_arrays_equal(expected, actual, path)
+    elif dataclasses.is_dataclass(expected) and not isinstance(expected, type):
+        _assert_same_type(expected, actual, path)
+        for f in dataclasses.fields(expected):
+            assert_trees_equal(
+                getattr(expected, f.name), getattr(actual, f.name, _MISSING), f"{path}.{f.name}"
+            )
+    elif isinstance(expected, list | tuple):
+        _assert_same_type(expected, actual, path)
+        if len(expected) != len(actual):
+            raise AssertionError(f"{path}: length {len(expected)} != {len(actual)}")
+        for i, (a, b) in enumerate(zip(expected, actual, strict=True)):
+            assert_trees_equal(a, b, f"{path}[{i}]")
+    elif isinstance(expected, dict):
+        _assert_same_type(expected, actual, path)
+        if expected.keys() != actual.keys():
+            raise AssertionError(f"{path}: keys {sorted(expected)} != {sorted(actual)}")
+        for key in expected:
+            assert_trees_equal(expected[key], actual[key], f"{path}[{key!r}]")
+    elif not (expected is actual or expected == actual) or type(expected) is not type(actual):
+        raise AssertionError(f"{path}: {expected!r} != {actual!r}")
+
+
+_MISSING = object()
+
+
+def _assert_same_type(expected: Any, actual: Any, path: str) -> None:
+    if type(expected) is not type(actual):
+        raise AssertionError(
+            f"{path}: type {type(expected).__qualname__} != {type(actual).__qualname__}"
+        )
+
+
+def _assert_arrays_equal(expected: Any, actual: Any, path: str) -> None:
+    if not (is_array(expected) and is_array(actual)):
+        raise AssertionError(f"{path}: {expected!r} != {actual!r}")
+    e, a = np.asarray(expected), np.asarray(actual)
+    if e.shape != a.shape:
+        raise AssertionError(f"{path}: shape {e.shape} != {a.shape}")
+    e_dtype = jax.dtypes.canonicalize_dtype(e.dtype)
+    if e_dtype != jax.dtypes.canonicalize_dtype(a.dtype):
+        raise AssertionError(f"{path}: dtype {e_dtype} != {a.dtype}")
+    if not np.array_equal(e.astype(e_dtype), a.astype(e_dtype), equal_nan=e.dtype.kind in "fc"):
+        raise AssertionError(f"{path}: values differ:\n{e!r}\n!=\n{a!r}")
+
+
+def assert_roundtrip(obj: Any) -> None:
+    """Check that ``obj`` survives JAX's pytree machinery unchanged.
+
+    1. flatten/unflatten gives an equal object with an equal treedef;
+    2. for a pytree dataclass, leaves' key paths start with ``GetAttrKey`` of
+       its data fields, in field order, and static fields live in the treedef,
+       not among the leaves;
+    3. ``filter_jit`` of the identity returns an equal object; so does
+       ``jax.jit`` when every leaf is an array or a Python number.
+
+    Raises ``AssertionError`` naming the path that differs.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> import pytreeclass as ptc
+        >>> from pytreeclass.testing import assert_roundtrip
+        >>> @ptc.pytree_dataclass
+        ... class Point:
+        ...     xy: jnp.ndarray
+        ...     label: str = ptc.field(static=True, default="p")
+        >>> assert_roundtrip(Point(jnp.zeros(2)))
+    """
+    leaves, treedef = jax.tree_util.tree_flatten(obj)
+    rebuilt = jax.tree_util.tree_unflatten(treedef, leaves)
+    assert_trees_equal(obj, rebuilt, "unflatten(flatten(obj))")
+    rebuilt_treedef = jax.tree_util.tree_structure(rebuilt)
+    if rebuilt_treedef != treedef:
+        raise AssertionError(f"treedef changed by a round trip: {treedef} != {rebuilt_treedef}")
+    if is_pytree_dataclass(obj):
+        _assert_key_paths_name_fields(obj)
+        _assert_static_fields_in_treedef(obj, treedef, leaves)
+    from ._jit import filter_jit
+
+    assert_trees_equal(obj, filter_jit(_identity)(obj), "filter_jit(identity)(obj)")
+    if all(is_array(x) or isinstance(x, int | float | complex) for x in leaves):
+        jitted = jax.jit(_identity)(obj)
+        assert_trees_equal(
+            obj, jax.tree_util.tree_map(_back_to_python, obj, jitted), "jax.jit(identity)(obj)"
+        )
+
+
+def _identity(x: Any) -> Any:
+    return x
+
+
+def _back_to_python(original: Any, traced: Any) -> Any:
+    """``jax.jit`` turns Python numbers into arrays; undo that to compare values."""
+    return original if is_array(original) else type(original)(traced.item())
+
+
+def _assert_key_paths_name_fields(obj: Any) -> None:
+    expected: list[str] = []
+    for f in dataclasses.fields(obj):
+        if not is_static(f):
+            expected += [f.name] * len(jax.tree_util.tree_leaves(getattr(obj, f.name)))
+    paths = [path for path, _ in jax.tree_util.tree_flatten_with_path(obj)[0]]
+    actual = [p[0].name if p and isinstance(p[0], GetAttrKey) else repr(p[:1]) for p in paths]
+    if actual != expected:
+        raise AssertionError(
+            f"{type(obj).__qualname__}: leaf key paths start with {actual}, expected "
+            f"GetAttrKey of the data fields in order: {expected}"
+        )
+
+
+def _assert_static_fields_in_treedef(obj: Any, treedef: Any, leaves: list) -> None:
+    _, metadata = treedef.node_data()
+    for f in dataclasses.fields(obj):
+        if not is_static(f):
+            continue
+        value = getattr(obj, f.name)
+        if not any(value is m or value == m for m in metadata):
+            raise AssertionError(
+                f"{type(obj).__qualname__}.{f.name}: static value {value!r} "
+                f"is not in the treedef metadata {metadata!r}"
+            )
+        if any(value is leaf for leaf in leaves):
+            raise AssertionError(f"{type(obj).__qualname__}.{f.name}: static value is a leaf")
