@@ -95,7 +95,7 @@ def assert_roundtrip(obj: Any) -> None:
     rebuilt = jax.tree_util.tree_unflatten(treedef, leaves)
     assert_trees_equal(obj, rebuilt, "unflatten(flatten(obj))")
     rebuilt_treedef = jax.tree_util.tree_structure(rebuilt)
-    if rebuilt_treedef != treedef:
+    if rebuilt_treedef != treedef:  # type: ignore[operator]  # PyTreeDef stubs lack __ne__
         raise AssertionError(f"treedef changed by a round trip: {treedef} != {rebuilt_treedef}")
     if is_pytree_dataclass(obj):
         _assert_key_paths_name_fields(obj)

@@ -189,4 +189,9 @@ def register_strategies(*classes: type) -> None:
     for cls in classes or tuple(decorated_classes()):
         if not is_pytree_dataclass(cls):
             raise TypeError(f"register_strategies() expects pytree dataclasses, got {cls!r}.")
-        st.register_type_strategy(cls, st.deferred(lambda cls=cls: instances(cls)))
+        st.register_type_strategy(cls, _deferred_instances(cls))
+
+
+def _deferred_instances(cls: type) -> st.SearchStrategy:
+    # Deferred, so classes referring to each other can be registered in any order.
+    return st.deferred(lambda: instances(cls))
