@@ -23,6 +23,7 @@ import functools
 import inspect
 import itertools
 import operator
+import sys
 import types
 import warnings
 import weakref
@@ -54,10 +55,16 @@ class _IsArrayType(dict):
 
     def __missing__(self, cls: type) -> bool:
         result = self[cls] = issubclass(cls, ARRAY_TYPES)
+        if result:
+            _KNOWN_ARRAY_TYPES.add(cls)
         return result
 
 
 _is_array_type = _IsArrayType().__getitem__
+# The array types met so far. ``_KNOWN_ARRAY_TYPES.issuperset(map(type, leaves))``
+# is the cheapest all-arrays test measured: one C loop, no intermediate tuple
+# (about half the cost of mapping ``_is_array_type`` for an MLP's 33 leaves).
+_KNOWN_ARRAY_TYPES: set[type] = set()
 
 
 # --- the underlying function and its shared jax.jit -----------------------------
@@ -116,6 +123,19 @@ class _Compiled:
             options = {"static_argnums": 1, "donate_argnums": 0 if donate == "all" else ()}
         traced.__name__ = getattr(owner, "__name__", "filter_jit")
         self.jitted = jax.jit(traced, **options, **jit_kwargs)
+        # When every leaf is an array, filter_jit's semantics are plain jax.jit's,
+        # and calling a jax.jit of the function on the arguments themselves skips
+        # the static key (its hash and equality test) and a second flatten in JAX:
+        # about 2 µs of a 16-layer MLP's call. Not with donation (argnums vary).
+        self.direct: Any = None
+        if donate == "none":
+
+            def direct(*args: Any, **kwargs: Any) -> Any:
+                self._record_trace(args, kwargs)
+                return _split_output(owner_ref()(*args, **kwargs))
+
+            direct.__name__ = traced.__name__
+            self.direct = jax.jit(direct, **jit_kwargs)
 
     def _record_trace(self, args: tuple, kwargs: dict) -> None:
         self.log.record(args, kwargs)
@@ -159,14 +179,22 @@ def _parameter_names(fun: Callable) -> tuple[str, ...]:
 # --- arguments -> (dynamic leaves, static key) and back ---------------------------
 
 
-def _binder(fun: Callable) -> tuple[int, Callable[[tuple, dict], tuple[tuple, dict]]]:
-    """(n, bind): calls with exactly ``n`` positional arguments need no binding."""
+def _binder(fun: Callable) -> tuple[int, int, Callable[[tuple, dict], tuple[tuple, dict]]]:
+    """(lo, hi, bind): an all-positional call with ``lo <= len(args) <= hi``
+    arguments is already normal (binding would not change it)."""
     try:
         signature = inspect.signature(fun)
     except (TypeError, ValueError):
-        return -1, lambda args, kwargs: (args, kwargs)
-    parameters = signature.parameters.values()
-    simple = all(p.kind <= p.POSITIONAL_OR_KEYWORD for p in parameters)
+        return 0, sys.maxsize, lambda args, kwargs: (args, kwargs)
+    kinds = [p.kind for p in signature.parameters.values()]
+    n_positional = sum(kind <= inspect.Parameter.POSITIONAL_OR_KEYWORD for kind in kinds)
+    takes_varargs = inspect.Parameter.VAR_POSITIONAL in kinds
+    required_keyword = any(
+        p.kind == p.KEYWORD_ONLY and p.default is p.empty for p in signature.parameters.values()
+    )
+    lo, hi = n_positional, sys.maxsize if takes_varargs else n_positional
+    if required_keyword:
+        lo, hi = 1, 0  # always bind: the call must name a keyword argument
     name = getattr(fun, "__qualname__", "function")
 
     def bind(args: tuple, kwargs: dict) -> tuple[tuple, dict]:
@@ -177,11 +205,13 @@ def _binder(fun: Callable) -> tuple[int, Callable[[tuple, dict], tuple[tuple, di
         bound.apply_defaults()
         return bound.args, bound.kwargs
 
-    return len(signature.parameters) if simple else -1, bind
+    return lo, hi, bind
 
 
 def _static_key(leaves: list, treedef: PyTreeDef) -> tuple[list, Any]:
     """Dynamic leaves, and the hashable key of everything else."""
+    if _KNOWN_ARRAY_TYPES.issuperset(map(type, leaves)):
+        return leaves, treedef
     flags = tuple(map(_is_array_type, map(type, leaves)))
     if False not in flags:
         return leaves, treedef
@@ -307,21 +337,27 @@ def filter_jit(
 def _make_wrapper(fun: Callable, donate: Donate, max_traces, jit_kwargs) -> Callable:
     owner, bound_self = _owner_and_self(fun)
     compiled = _compiled_for(owner, donate, max_traces, jit_kwargs)
-    n_simple, bind = _binder(owner)
+    lo, hi, bind = _binder(owner)
     log = compiled.log
     call = compiled.jitted if donate != "all-except-first" else _split_first(compiled.jitted)
-    flatten = jax.tree_util.tree_flatten
+    direct = compiled.direct
+    flatten, all_arrays = jax.tree_util.tree_flatten, _KNOWN_ARRAY_TYPES.issuperset
 
     # The hot path: keep it flat, every call here costs on each cached call.
     @functools.wraps(fun)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if bound_self:
             args = bound_self + args
-        if kwargs or len(args) != n_simple:
+        if kwargs or not lo <= len(args) <= hi:
             args, kwargs = bind(args, kwargs)
-        dynamic, key = _static_key(*flatten((args, kwargs)))
+        leaves, treedef = flatten((args, kwargs))
         try:
-            out = call(dynamic, key)
+            if direct is not None and all_arrays(map(type, leaves)):
+                out = direct(*args, **kwargs)
+            else:
+                dynamic, key = _static_key(leaves, treedef)  # also learns new array types
+                use_direct = key is treedef and direct is not None
+                out = direct(*args, **kwargs) if use_direct else call(dynamic, key)
         except (TypeError, ValueError):
             error = _unhashable_leaf_error(compiled.name, args, kwargs, log)
             if error is not None:

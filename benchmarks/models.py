@@ -1,0 +1,122 @@
+"""The same MLP written four ways: pytreeclass, register_dataclass, Equinox, flax.struct."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import equinox as eqx
+import flax.struct
+import jax
+import jax.numpy as jnp
+
+import pytreeclass as ptc
+
+WIDTH = 8
+
+
+@ptc.pytree_dataclass
+class PtcLinear:
+    w: jax.Array
+    b: jax.Array
+    activation: Callable = ptc.field(static=True, default=jnp.tanh)
+
+
+@ptc.pytree_dataclass
+class PtcMLP:
+    layers: tuple[PtcLinear, ...]
+
+    def __call__(self, x):
+        for layer in self.layers:
+            x = layer.activation(layer.w @ x + layer.b)
+        return x
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class JaxLinear:
+    w: jax.Array
+    b: jax.Array
+    activation: Callable = dataclasses.field(default=jnp.tanh, metadata={"static": True})
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class JaxMLP:
+    layers: tuple[JaxLinear, ...]
+
+    def __call__(self, x):
+        for layer in self.layers:
+            x = layer.activation(layer.w @ x + layer.b)
+        return x
+
+
+class EqxLinear(eqx.Module):
+    w: jax.Array
+    b: jax.Array
+    activation: Callable = eqx.field(static=True, default=jnp.tanh)
+
+
+class EqxMLP(eqx.Module):
+    layers: tuple[EqxLinear, ...]
+
+    def __call__(self, x):
+        for layer in self.layers:
+            x = layer.activation(layer.w @ x + layer.b)
+        return x
+
+
+@flax.struct.dataclass
+class FlaxLinear:
+    w: jax.Array
+    b: jax.Array
+    activation: Callable = flax.struct.field(pytree_node=False, default=jnp.tanh)
+
+
+@flax.struct.dataclass
+class FlaxMLP:
+    layers: tuple[FlaxLinear, ...]
+
+    def __call__(self, x):
+        for layer in self.layers:
+            x = layer.activation(layer.w @ x + layer.b)
+        return x
+
+
+FLAVOURS = {
+    "pytreeclass": (PtcMLP, PtcLinear),
+    "register_dataclass": (JaxMLP, JaxLinear),
+    "equinox": (EqxMLP, EqxLinear),
+    "flax.struct": (FlaxMLP, FlaxLinear),
+}
+
+
+def mlp(flavour: str, n_layers: int):
+    """An ``n_layers`` MLP of width ``WIDTH`` in the given flavour."""
+    model_cls, layer_cls = FLAVOURS[flavour]
+    layers = tuple(
+        layer_cls(jnp.full((WIDTH, WIDTH), 0.1), jnp.zeros(WIDTH)) for _ in range(n_layers)
+    )
+    return model_cls(layers)
+
+
+@ptc.pytree_dataclass
+class PtcMixed:
+    """A model with non-array leaves in data fields: only filtered jits accept it."""
+
+    mlp: PtcMLP
+    lr: float
+    name: str
+    act: Callable
+
+
+class EqxMixed(eqx.Module):
+    mlp: EqxMLP
+    lr: float
+    name: str
+    act: Callable
+
+
+def mixed(flavour: str, n_layers: int = 16):
+    cls = PtcMixed if flavour == "pytreeclass" else EqxMixed
+    return cls(mlp(flavour, n_layers), 0.1, "mixed", lambda x: x * 2)

@@ -1,0 +1,225 @@
+"""Run every benchmark in one process and report medians and ratios.
+
+    python -m benchmarks [--quick] [--out DIR]
+
+Writes ``results.md``, ``results.json`` and ``scaling.png`` to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+import pytreeclass as ptc
+
+from .models import FLAVOURS, WIDTH, mixed, mlp
+from .timing import compare
+
+
+def machine() -> dict[str, str]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    device = jax.devices()[0]
+    return {
+        "backend": jax.default_backend(),
+        "device": getattr(device, "device_kind", str(device)),
+        "cpu": cpu,
+        "cores": str(os.cpu_count()),
+        "jax": jax.__version__,
+        "equinox": eqx.__version__,
+        "pytreeclass": ptc.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def bench_flatten(layers: list[int], rounds: int, target_s: float) -> list[dict]:
+    rows = []
+    for n in layers:
+        models = {name: mlp(name, n) for name in FLAVOURS}
+        flat = {name: jax.tree_util.tree_flatten(m) for name, m in models.items()}
+        order = ["register_dataclass", "pytreeclass", "equinox", "flax.struct"]
+        flatten = compare(
+            {k: functools.partial(jax.tree_util.tree_flatten, models[k]) for k in order},
+            rounds,
+            target_s,
+        )
+        unflatten = compare(
+            {k: functools.partial(flat[k][1].unflatten, flat[k][0]) for k in order},
+            rounds,
+            target_s,
+        )
+        rows.append({"case": f"flatten MLP-{n}", **flatten})
+        rows.append({"case": f"unflatten MLP-{n}", **unflatten})
+    return rows
+
+
+def loss(model, x):
+    return jnp.sum(model(x) ** 2)
+
+
+def forward(model, x):
+    return model(x)
+
+
+def identity(x):
+    return x
+
+
+def dispatch_cases() -> dict[str, tuple[dict, tuple]]:
+    """Case -> ({candidate: callable}, args); the same pytree for every candidate."""
+    model, x = mlp("pytreeclass", 16), jnp.ones(WIDTH)
+    xs = jnp.ones((32, WIDTH))
+    return {
+        "identity, 1 array": (
+            {
+                "jax.jit": jax.jit(identity),
+                "ptc.filter_jit": ptc.filter_jit(identity),
+                "eqx.filter_jit": eqx.filter_jit(identity),
+            },
+            (x,),
+        ),
+        "MLP-16 forward": (
+            {
+                "jax.jit": jax.jit(forward),
+                "ptc.filter_jit": ptc.filter_jit(forward),
+                "eqx.filter_jit": eqx.filter_jit(forward),
+            },
+            (model, x),
+        ),
+        "jit(grad(loss)) MLP-16": (
+            {
+                "jax.jit": jax.jit(jax.grad(loss)),
+                "ptc.filter_jit": ptc.filter_jit(ptc.filter_grad(loss)),
+                "eqx.filter_jit": eqx.filter_jit(eqx.filter_grad(loss)),
+            },
+            (model, x),
+        ),
+        "jit(vmap(forward)) MLP-16": (
+            {
+                "jax.jit": jax.jit(jax.vmap(forward, in_axes=(None, 0))),
+                "ptc.filter_jit": ptc.filter_jit(ptc.filter_vmap(forward, in_axes=(None, 0))),
+                "eqx.filter_jit": eqx.filter_jit(eqx.filter_vmap(forward, in_axes=(None, 0))),
+            },
+            (model, xs),
+        ),
+    }
+
+
+def bench_dispatch(rounds: int, target_s: float) -> list[dict]:
+    rows = []
+    for case, (candidates, args) in dispatch_cases().items():
+        fns = {name: functools.partial(f, *args) for name, f in candidates.items()}
+        rows.append({"case": case, **compare(fns, rounds, target_s)})
+    return rows
+
+
+def bench_mixed(rounds: int, target_s: float) -> list[dict]:
+    """A model that jax.jit cannot take: a float, a string and a lambda as data."""
+    x = jnp.ones(WIDTH)
+    fns = {
+        "ptc.filter_jit": functools.partial(ptc.filter_jit(forward_mixed), mixed("pytreeclass"), x),
+        "eqx.filter_jit": functools.partial(eqx.filter_jit(forward_mixed), mixed("equinox"), x),
+    }
+    return [{"case": "MLP-16 + float, str, lambda", **compare(fns, rounds, target_s)}]
+
+
+def forward_mixed(model, x):
+    return model.act(model.mlp(x)) * model.lr
+
+
+def bench_scaling(sizes: list[int], rounds: int, target_s: float) -> list[dict]:
+    rows = []
+    for n in sizes:
+        tree = tuple(jnp.ones(2) for _ in range(n))
+        candidates = {
+            "jax.jit": jax.jit(identity),
+            "ptc.filter_jit": ptc.filter_jit(identity),
+            "eqx.filter_jit": eqx.filter_jit(identity),
+        }
+        fns = {name: functools.partial(f, tree) for name, f in candidates.items()}
+        rows.append({"case": f"{n} leaves", "leaves": n, **compare(fns, rounds, target_s)})
+    return rows
+
+
+def markdown(title: str, rows: list[dict]) -> str:
+    names = [k for k in rows[0] if k not in ("case", "leaves")]
+    baseline = names[0]
+    head = "| case | " + " | ".join(f"{n} (µs)" for n in names)
+    head += " | " + " | ".join(f"{n} / {baseline}" for n in names[1:]) + " |"
+    lines = [f"#### {title}", "", head, "|" + "---|" * (2 * len(names))]
+    for row in rows:
+        times = " | ".join(f"{row[n]['us']:.2f}" for n in names)
+        ratios = " | ".join(f"{row[n]['ratio']:.2f}x" for n in names[1:])
+        lines.append(f"| {row['case']} | {times} | {ratios} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(rows: list[dict], path: Path, info: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    sizes = [row["leaves"] for row in rows]
+    for name in ("jax.jit", "ptc.filter_jit", "eqx.filter_jit"):
+        ax.loglog(sizes, [row[name]["us"] for row in rows], marker="o", label=name)
+    ax.set_xlabel("array leaves in the argument")
+    ax.set_ylabel("cached call, µs (median)")
+    ax.set_title(f"Dispatch cost vs. leaves ({info['backend']}, JAX {info['jax']})")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="pytreeclass benchmarks")
+    parser.add_argument("--quick", action="store_true", help="fewer rounds: under a minute")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    args = parser.parse_args(argv)
+    rounds, target_s = (5, 0.02) if args.quick else (15, 0.1)
+    start = time.perf_counter()
+    info = machine()
+    print("machine: " + ", ".join(f"{k}={v}" for k, v in info.items()), flush=True)
+    sections = {
+        "Flatten / unflatten (baseline: register_dataclass)": bench_flatten(
+            [1, 16, 128], rounds, target_s
+        ),
+        "Cached-call dispatch (baseline: jax.jit)": bench_dispatch(rounds, target_s),
+        "Mixed model, which jax.jit cannot take (baseline: ptc.filter_jit)": bench_mixed(
+            rounds, target_s
+        ),
+        "Scaling: identity on a tuple of N arrays": bench_scaling(
+            [1, 10, 100, 1000], rounds, target_s
+        ),
+    }
+    report = "".join(markdown(title, rows) + "\n" for title, rows in sections.items())
+    print(report)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.md").write_text(
+        "Machine: " + ", ".join(f"{k}={v}" for k, v in info.items()) + "\n\n" + report
+    )
+    (args.out / "results.json").write_text(json.dumps({"machine": info, **sections}, indent=1))
+    plot(sections["Scaling: identity on a tuple of N arrays"], args.out / "scaling.png", info)
+    print(
+        f"wrote {args.out}/results.md, results.json, scaling.png "
+        f"in {time.perf_counter() - start:.0f} s"
+    )
+    return 0
