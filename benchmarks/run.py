@@ -157,15 +157,23 @@ def bench_scaling(sizes: list[int], rounds: int, target_s: float) -> list[dict]:
 
 
 def markdown(title: str, rows: list[dict]) -> str:
+    """One table: µs per candidate, ratios to the first, and (when the first is
+    ``jax.jit``) each filtered jit's overhead over it, which is what a wrapper adds."""
     names = [k for k in rows[0] if k not in ("case", "leaves")]
     baseline = names[0]
+    overhead = baseline == "jax.jit"
     head = "| case | " + " | ".join(f"{n} (µs)" for n in names)
-    head += " | " + " | ".join(f"{n} / {baseline}" for n in names[1:]) + " |"
-    lines = [f"#### {title}", "", head, "|" + "---|" * (2 * len(names))]
+    head += " | " + " | ".join(f"{n} / {baseline}" for n in names[1:])
+    if overhead:
+        head += " | " + " | ".join(f"{n} overhead (µs)" for n in names[1:])
+    columns = 2 * len(names) + (len(names) - 1 if overhead else 0)
+    lines = [f"#### {title}", "", head + " |", "|" + "---|" * columns]
     for row in rows:
-        times = " | ".join(f"{row[n]['us']:.2f}" for n in names)
-        ratios = " | ".join(f"{row[n]['ratio']:.2f}x" for n in names[1:])
-        lines.append(f"| {row['case']} | {times} | {ratios} |")
+        cells = [f"{row[n]['us']:.1f}" for n in names]
+        cells += [f"{row[n]['ratio']:.2f}x" for n in names[1:]]
+        if overhead:
+            cells += [f"{row[n]['us'] - row[baseline]['us']:.1f}" for n in names[1:]]
+        lines.append(f"| {row['case']} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 

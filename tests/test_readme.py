@@ -1,0 +1,36 @@
+"""The README's Python examples run, in order, as one program."""
+
+import re
+import sys
+import types
+from pathlib import Path
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def python_blocks() -> list[str]:
+    return re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.DOTALL)
+
+
+def test_readme_has_python_examples():
+    assert len(python_blocks()) >= 4
+
+
+def test_readme_examples_run(capsys, monkeypatch):
+    module = types.ModuleType("readme_examples")
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    for block in python_blocks():
+        exec(compile(block, str(README), "exec"), module.__dict__)
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0] == (
+        "Linear(weight=f32[3,2], bias=f32[2], activation=<function relu>, name='linear') None"
+    )
+    assert printed[1] == "2 lr: 0.1 -> 0.05"
+
+
+def test_readme_quickstart_commands_match_ci():
+    quickstart = README.read_text().split("## Quickstart", 1)[1].split("```bash\n", 1)[1]
+    commands = quickstart.split("```", 1)[0].strip().splitlines()
+    assert len(commands) == 2
+    ci = (README.parent / ".ci" / "run").read_text()
+    assert commands[1] in ci
