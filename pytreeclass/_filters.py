@@ -49,6 +49,16 @@ def is_inexact_array(element: Any) -> bool:
     return isinstance(element, ARRAY_TYPES) and np.issubdtype(element.dtype, np.inexact)
 
 
+def is_pytree_node(x: Any) -> bool:
+    """Whether JAX flattens ``x`` (rather than treating it as one leaf).
+
+    Unlike ``treedef_is_leaf``, true for nodes without children, such as a
+    pytree dataclass whose fields are all static.
+    """
+    treedef: Any = jax.tree_util.tree_structure(x)  # the stubs lack num_nodes
+    return not (treedef.num_nodes == 1 and treedef.num_leaves == 1)
+
+
 def _filter_tree(filter_spec: Any, tree: Any, is_leaf: Callable[[Any], bool] | None) -> Any:
     """A tree of bools with the structure of ``tree``, from a prefix ``filter_spec``."""
 

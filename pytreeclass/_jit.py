@@ -34,7 +34,7 @@ import jax
 import numpy as np
 from jax.tree_util import PyTreeDef
 
-from ._filters import ARRAY_TYPES
+from ._filters import ARRAY_TYPES, is_pytree_node
 from ._trace_log import TraceLog
 
 __all__ = ["filter_jit", "RetraceWarning"]
@@ -76,15 +76,11 @@ def _owner_and_self(fun: Callable) -> tuple[Callable, tuple]:
     A bound method of a pytree, or a pytree with ``__call__``, has its arrays
     traced: the pytree becomes the first argument of the underlying function.
     """
-    if isinstance(fun, types.MethodType) and _is_pytree(fun.__self__):
+    if isinstance(fun, types.MethodType) and is_pytree_node(fun.__self__):
         return fun.__func__, (fun.__self__,)
-    if not isinstance(fun, types.FunctionType | type) and _is_pytree(fun):
+    if not isinstance(fun, types.FunctionType | type) and is_pytree_node(fun):
         return type(fun).__call__, (fun,)
     return fun, ()
-
-
-def _is_pytree(x: Any) -> bool:
-    return not jax.tree_util.treedef_is_leaf(jax.tree_util.tree_structure(x))
 
 
 _SHARED: weakref.WeakKeyDictionary[Callable, dict[Any, _Compiled]] = weakref.WeakKeyDictionary()

@@ -11,6 +11,7 @@ import jax.numpy as jnp
 from ._dataclass import pytree_dataclass
 from ._field import field
 from ._filters import is_array
+from ._wrapper import FunctionWrapper, wrap
 
 __all__ = ["filter_vmap"]
 
@@ -28,6 +29,32 @@ def _is_none(x: Any) -> bool:
     return x is None
 
 
+class _AxisSpec:
+    """An ``in_axes``/``out_axes`` prefix tree, frozen so it can be static metadata."""
+
+    def __init__(self, tree: Any, what: str):
+        leaves, self.treedef = jax.tree_util.tree_flatten(tree, is_leaf=_is_none)
+        for spec in leaves:
+            if not (spec is None or isinstance(spec, int) or callable(spec)):
+                raise TypeError(
+                    f"filter_vmap: {what} entries must be int, None or a callable leaf -> "
+                    f"int | None, got {spec!r}."
+                )
+        self.leaves = tuple(leaves)
+        self.tree = tree
+
+    def __hash__(self) -> int:
+        return hash((self.leaves, self.treedef))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, _AxisSpec):
+            return NotImplemented
+        return self.leaves == other.leaves and bool(self.treedef == other.treedef)  # type: ignore[operator]
+
+    def __repr__(self) -> str:
+        return repr(self.tree)
+
+
 def _leaf_axes(spec_tree: Any, tree: Any, what: str) -> list[int | None]:
     """One axis (or ``None``) per leaf of ``tree``, from a prefix tree of specs."""
 
@@ -35,12 +62,7 @@ def _leaf_axes(spec_tree: Any, tree: Any, what: str) -> list[int | None]:
         leaves = jax.tree_util.tree_leaves(subtree)
         if callable(spec):
             return _Axes(spec(leaf) if is_array(leaf) else None for leaf in leaves)
-        if spec is None or isinstance(spec, int):
-            return _Axes(spec if is_array(leaf) else None for leaf in leaves)
-        raise TypeError(
-            f"filter_vmap: {what} entries must be int, None or a callable leaf -> "
-            f"int | None, got {spec!r}."
-        )
+        return _Axes(spec if is_array(leaf) else None for leaf in leaves)
 
     try:
         expanded = jax.tree_util.tree_map(expand, spec_tree, tree, is_leaf=_is_none)
@@ -53,16 +75,15 @@ def _leaf_axes(spec_tree: Any, tree: Any, what: str) -> list[int | None]:
 
 
 @pytree_dataclass
-class _VmapWrapper:
-    fun: Callable
-    in_axes: Any
-    out_axes: Any
-    axis_name: Hashable | None = field(static=True, default=None)
-    axis_size: int | None = field(static=True, default=None)
+class _VmapWrapper(FunctionWrapper):
+    in_axes: _AxisSpec = field(static=True)
+    out_axes: _AxisSpec = field(static=True)
+    axis_name: Hashable | None = field(static=True)
+    axis_size: int | None = field(static=True)
 
     def __call__(self, /, *args: Any, **kwargs: Any) -> Any:
         leaves, treedef = jax.tree_util.tree_flatten((args, kwargs))
-        in_axes = self.in_axes
+        in_axes = self.in_axes.tree
         if isinstance(in_axes, list):
             in_axes = tuple(in_axes)
         if isinstance(in_axes, tuple) and len(in_axes) != len(args):
@@ -82,7 +103,7 @@ class _VmapWrapper:
             inner_args, inner_kwargs = jax.tree_util.tree_unflatten(treedef, full)
             out = self.fun(*inner_args, **inner_kwargs)
             out_leaves, out_tree = jax.tree_util.tree_flatten(out)
-            out_axes = _leaf_axes(self.out_axes, out, "out_axes")
+            out_axes = _leaf_axes(self.out_axes.tree, out, "out_axes")
             batched = [
                 (i, a)
                 for i, (x, a) in enumerate(zip(out_leaves, out_axes, strict=True))
@@ -143,6 +164,12 @@ def filter_vmap(
         return lambda f: filter_vmap(
             f, in_axes=in_axes, out_axes=out_axes, axis_name=axis_name, axis_size=axis_size
         )
-    if not callable(fun):
-        raise TypeError(f"filter_vmap expects a callable, got {fun!r}.")
-    return _VmapWrapper(fun, in_axes, out_axes, axis_name, axis_size)
+    return wrap(
+        _VmapWrapper,
+        fun,
+        "filter_vmap",
+        in_axes=_AxisSpec(in_axes, "in_axes"),
+        out_axes=_AxisSpec(out_axes, "out_axes"),
+        axis_name=axis_name,
+        axis_size=axis_size,
+    )

@@ -124,3 +124,9 @@ def test_pytree_function_arrays_are_traced_under_filter_jit():
     np.testing.assert_allclose(grad_fn(jnp.ones(2)), [2.0, 2.0])
     grad_fn = ptc.filter_jit(ptc.filter_grad(Loss(jnp.ones(2))))
     np.testing.assert_allclose(grad_fn(jnp.ones(2)), [0.0, 0.0])
+
+
+def test_wrapper_of_a_plain_function_adds_no_leaves():
+    # So filter_jit(filter_grad(f)) on an all-array model takes the direct jax.jit path.
+    assert jax.tree_util.tree_leaves(ptc.filter_grad(loss)) == []
+    assert ptc.filter_grad(loss) == ptc.filter_grad(loss)

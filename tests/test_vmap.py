@@ -104,3 +104,17 @@ def test_composes_with_filter_jit_and_filter_grad_in_any_order():
 def test_non_callable_is_rejected():
     with pytest.raises(TypeError, match="filter_vmap expects a callable"):
         ptc.filter_vmap(1)
+
+
+def test_in_axes_prefix_with_a_dict_entry():
+    tree = {"batched": jnp.ones((4, 2)), "shared": jnp.ones(2)}
+    out = ptc.filter_vmap(
+        lambda t, y: t["batched"] + t["shared"] + y, in_axes=({"batched": 0, "shared": None}, None)
+    )(tree, jnp.ones(2))
+    assert out.shape == (4, 2)
+
+
+def test_wrapper_of_a_plain_function_adds_no_leaves():
+    wrapper = ptc.filter_vmap(lambda x: x, in_axes=(0,))
+    assert jax.tree_util.tree_leaves(wrapper) == []
+    assert wrapper == ptc.filter_vmap(wrapper.fun, in_axes=(0,))
