@@ -25,7 +25,13 @@ from typing import Any
 
 from ._field import converter_of, is_static
 
-__all__ = ["UNFLATTEN_KEYWORD", "UNFLATTEN", "ClassSpec", "make_dispatching_init"]
+__all__ = [
+    "UNFLATTEN_KEYWORD",
+    "UNFLATTEN",
+    "ClassSpec",
+    "make_dispatching_init",
+    "guard_subclass_inits",
+]
 
 #: Name of the hidden metadata field through which unflatten identifies itself.
 UNFLATTEN_KEYWORD = "_pytreeclass_unflatten_"
@@ -116,15 +122,58 @@ def _construct(spec: ClassSpec, obj: Any, args: tuple, kwargs: dict) -> None:
 
 
 def _check_decorated_subclass(spec: ClassSpec, cls: type) -> None:
+    _require_decorated(spec.cls, cls)
+
+
+def _require_decorated(base: type, cls: type) -> None:
     from ._dataclass import is_pytree_dataclass
 
     if not is_pytree_dataclass(cls):
         raise TypeError(
             f"{cls.__qualname__} subclasses the pytree dataclass "
-            f"{spec.cls.__qualname__} but is not decorated itself, so JAX would "
+            f"{base.__qualname__} but is not decorated itself, so JAX would "
             f"treat its instances as opaque leaves. Add @pytreeclass.pytree_dataclass "
             f"above `class {cls.__name__}`."
         )
+
+
+_GUARD_MARK = "__pytreeclass_guard__"
+
+
+def guard_subclass_inits(cls: type) -> None:
+    """Make an undecorated subclass's own ``__init__`` raise instead of building a leaf.
+
+    A subclass that inherits ``__init__`` meets the dispatcher's check; one that
+    defines its own (and need not call ``super().__init__``) gets it wrapped here.
+    The decorator unwraps it again (``unguarded_init``) when the subclass is decorated.
+    """
+    user_hook = cls.__dict__.get("__init_subclass__")
+
+    def __init_subclass__(subclass: type, /, **kwargs: Any) -> None:
+        if user_hook is not None:
+            user_hook.__func__(subclass, **kwargs)
+        else:
+            super(cls, subclass).__init_subclass__(**kwargs)  # type: ignore[arg-type,misc]
+        own_init = subclass.__dict__.get("__init__")
+        if own_init is not None and not getattr(own_init, _GUARD_MARK, False):
+            subclass.__init__ = _guarded(cls, own_init)  # type: ignore[misc]
+
+    cls.__init_subclass__ = classmethod(__init_subclass__)  # type: ignore[assignment]
+
+
+def _guarded(base: type, init: Callable[..., None]) -> Callable[..., None]:
+    @functools.wraps(init)
+    def __init__(self: Any, /, *args: Any, **kwargs: Any) -> None:
+        _require_decorated(base, type(self))
+        init(self, *args, **kwargs)
+
+    setattr(__init__, _GUARD_MARK, True)
+    return __init__
+
+
+def unguarded_init(init: Callable[..., None]) -> Callable[..., None]:
+    """The user's ``__init__`` behind a subclass guard, if any."""
+    return init.__wrapped__ if getattr(init, _GUARD_MARK, False) else init  # type: ignore[attr-defined]
 
 
 def _converted_arguments(spec: ClassSpec, args: tuple, kwargs: dict) -> tuple[tuple, dict]:

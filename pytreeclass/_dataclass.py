@@ -40,7 +40,9 @@ from ._construct import (
     UNFLATTEN_KEYWORD,
     ClassSpec,
     check_static_hashable,
+    guard_subclass_inits,
     make_dispatching_init,
+    unguarded_init,
 )
 from ._field import converter_of, field, is_static
 from ._interop import register_with_loaded_libraries
@@ -156,7 +158,7 @@ def _make_pytree_dataclass(cls: type[T], given: dict[str, bool]) -> type[T]:
 
     spec = ClassSpec.of(
         cls,
-        original_init=cls.__init__,
+        original_init=unguarded_init(cls.__init__),
         init_is_generated=not (already_dataclass or user_wrote_init)
         and cls.__dataclass_params__.init,  # type: ignore[attr-defined]
     )
@@ -164,6 +166,7 @@ def _make_pytree_dataclass(cls: type[T], given: dict[str, bool]) -> type[T]:
     if wants_repr:
         cls.__repr__ = pytree_repr  # type: ignore[method-assign,assignment]
     setattr(cls, _SPEC_ATTRIBUTE, spec)
+    guard_subclass_inits(cls)
     _register(cls)
     register_with_loaded_libraries(cls)
     return cls

@@ -409,3 +409,43 @@ def test_repr_under_jit_shows_tracer_summaries():
     seen = []
     jax.jit(lambda layer: seen.append(repr(layer)))(make_linear())
     assert seen == ["Linear(weight=f32[3,4], bias=f32[4], activation=<function relu>)"]
+
+
+def test_undecorated_subclass_with_its_own_init_is_an_error():
+    class OwnInit(Linear):
+        def __init__(self, size):
+            object.__setattr__(self, "weight", jnp.ones((size, size)))
+
+    with pytest.raises(TypeError, match=r"OwnInit subclasses the pytree dataclass Linear"):
+        OwnInit(2)
+
+
+def test_decorated_subclass_with_its_own_init_works():
+    @ptc.pytree_dataclass
+    class Square(Linear):
+        def __init__(self, size):
+            self.__dict__.update(weight=jnp.ones((size, size)), bias=jnp.zeros(size))
+            self.__dict__["activation"] = jnp.tanh
+
+    s = Square(2)
+    assert Square.__init__.__wrapped__.__qualname__.endswith("Square.__init__")
+    assert jax.jit(lambda s: s)(s).activation is jnp.tanh
+
+
+def test_user_init_subclass_hook_still_runs():
+    seen = []
+
+    @ptc.pytree_dataclass
+    class Registry:
+        x: int
+
+        def __init_subclass__(cls, tag="", **kwargs):
+            super().__init_subclass__(**kwargs)
+            seen.append((cls.__name__, tag))
+
+    @ptc.pytree_dataclass
+    class Child(Registry, tag="child"):
+        pass
+
+    assert seen == [("Child", "child")]
+    assert Child(1).x == 1
