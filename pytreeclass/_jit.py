@@ -1,15 +1,17 @@
 """``filter_jit``: ``jax.jit`` for whole objects, arrays traced and the rest static.
 
-How a call runs (the hot path is ``_call``):
+How a call runs (the hot path is ``wrapper`` in ``_make_wrapper``):
 
 1. arguments are bound to the signature, so ``f(x, y)``, ``f(x, y=y)`` and
    ``f(x=x, y=y)`` become the same tuple (skipped when the call is already
    all-positional and complete);
-2. ``(args, kwargs)`` is flattened once, in C++; array leaves are the dynamic
-   arguments of one ``jax.jit``, every other leaf goes into its static key
-   together with the treedef and the leaves' types (so ``1``, ``1.0`` and
-   ``True`` are different keys);
-3. ``jax.jit``'s C++ dispatch hashes that key and runs the cached executable.
+2. ``(args, kwargs)`` is flattened once, in C++;
+3. if every leaf is an array, filter_jit means exactly ``jax.jit``: the
+   arguments go to a plain ``jax.jit`` of the function (the *direct* path);
+4. otherwise array leaves are the dynamic argument of a second ``jax.jit``
+   and every other leaf goes into its static key, with the treedef and the
+   leaves' types (so ``1``, ``1.0`` and ``True`` are different keys), which
+   JAX's C++ dispatch hashes to find the cached executable.
 
 One ``jax.jit`` exists per underlying function and options, shared by every
 wrapper of it, so rebuilding ``filter_jit(f)`` does not retrace. Non-array
@@ -340,7 +342,8 @@ def _make_wrapper(fun: Callable, donate: Donate, max_traces, jit_kwargs) -> Call
     flatten, all_arrays = jax.tree_util.tree_flatten, _KNOWN_ARRAY_TYPES.issuperset
 
     # The hot path: keep it flat, every call here costs on each cached call.
-    @functools.wraps(fun)
+    # (A pytree ``fun``'s ``__dict__`` holds its fields: not wrapper attributes.)
+    @functools.wraps(fun, updated=() if bound_self else functools.WRAPPER_UPDATES)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if bound_self:
             args = bound_self + args
@@ -379,15 +382,16 @@ class _split_first:  # noqa: N801 - behaves as a function
 
     def __init__(self, jitted: Any):
         self.jitted = jitted
-        self.splits: dict[PyTreeDef, int] = {}
+        self.splits: dict[Any, int] = {}
 
     def _split(self, key: Any) -> int:
-        treedef = key if type(key) is PyTreeDef else key[0]
-        split = self.splits.get(treedef)
+        # The split depends on the structure and on which leaves are arrays.
+        layout = key if type(key) is PyTreeDef else key[:2]
+        split = self.splits.get(layout)
         if split is None:
-            n_dynamic = treedef.num_leaves if treedef is key else sum(key[1])
+            n_dynamic = key.num_leaves if layout is key else sum(key[1])
             args, _ = _rebuild_arguments([_ARRAY_PLACEHOLDER] * n_dynamic, key)
-            split = self.splits[treedef] = _first_argument_dynamic_count(args)
+            split = self.splits[layout] = _first_argument_dynamic_count(args)
         return split
 
     def __call__(self, dynamic: list, key: Any) -> Any:

@@ -311,3 +311,21 @@ def test_nested_inside_jax_jit():
     inner = ptc.filter_jit(lambda model, x: model(x))
     out = jax.jit(lambda x: inner(make_model(), x))(jnp.ones(3))
     assert out.shape == (3,)
+
+
+def test_donate_all_except_first_splits_by_which_leaves_are_arrays():
+    f = ptc.filter_jit(lambda a, b: (a[0] + b, a[1]), donate="all-except-first")
+    first, b = (jnp.ones(2), 1.0), jnp.ones(2)
+    f(first, b)
+    assert not first[0].is_deleted()
+    assert b.is_deleted()
+    first, b = (jnp.ones(2), jnp.ones(2)), jnp.ones(2)
+    f(first, b)
+    assert not first[0].is_deleted()
+    assert not first[1].is_deleted()
+    assert b.is_deleted()
+
+
+def test_wrapping_a_pytree_does_not_copy_its_fields_onto_the_wrapper():
+    f = ptc.filter_jit(make_model())
+    assert not hasattr(f, "weight")
