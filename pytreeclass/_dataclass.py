@@ -152,9 +152,12 @@ def _make_pytree_dataclass(cls: type[T], given: dict[str, bool]) -> type[T]:
             )
         wants_repr = False
     else:
-        options = {"frozen": True, "repr": True, **given}
+        options = {"frozen": _default_frozen(cls), "repr": True, **given}
         wants_repr = options.pop("repr") and not user_wrote_repr
-        dataclasses.dataclass(cls, repr=False, **options)
+        try:
+            dataclasses.dataclass(cls, repr=False, **options)
+        except (TypeError, ValueError) as error:
+            raise type(error)(f"@pytree_dataclass on {cls.__qualname__}: {error}") from None
 
     spec = ClassSpec.of(
         cls,
@@ -170,6 +173,14 @@ def _make_pytree_dataclass(cls: type[T], given: dict[str, bool]) -> type[T]:
     _register(cls)
     register_with_loaded_libraries(cls)
     return cls
+
+
+def _default_frozen(cls: type) -> bool:
+    """Frozen, unless the nearest dataclass base is not (dataclasses forbid mixing)."""
+    for base in cls.__mro__[1:]:
+        if "__dataclass_params__" in base.__dict__:
+            return bool(base.__dataclass_params__.frozen)  # type: ignore[attr-defined]
+    return True
 
 
 def _register(cls: type) -> None:

@@ -449,3 +449,29 @@ def test_user_init_subclass_hook_still_runs():
 
     assert seen == [("Child", "child")]
     assert Child(1).x == 1
+
+
+def test_subclass_of_a_mutable_base_defaults_to_mutable():
+    @ptc.pytree_dataclass(frozen=False)
+    class Base:
+        x: int
+
+    @ptc.pytree_dataclass
+    class Child(Base):
+        y: int = 0
+
+    c = Child(1)
+    c.y = 2
+    assert jax.tree_util.tree_leaves(c) == [1, 2]
+
+
+def test_dataclass_errors_name_the_class():
+    @ptc.pytree_dataclass(frozen=False)
+    class Loose:
+        x: int
+
+    with pytest.raises(TypeError, match=r"@pytree_dataclass on .*Tight: cannot inherit frozen"):
+
+        @ptc.pytree_dataclass(frozen=True)
+        class Tight(Loose):
+            pass
