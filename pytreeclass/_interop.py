@@ -20,8 +20,9 @@ _DECORATED: weakref.WeakSet[type] = weakref.WeakSet()
 
 
 def decorated_classes() -> list[type]:
-    """Every pytree dataclass still alive, for registrations made after the fact."""
-    return list(_DECORATED)
+    """Every user pytree dataclass still alive, for registrations made after the fact
+    (pytreeclass's own transform wrappers are left out)."""
+    return [cls for cls in _DECORATED if not cls.__module__.startswith("pytreeclass.")]
 
 
 def register_with_loaded_libraries(cls: type) -> None:

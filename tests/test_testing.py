@@ -176,3 +176,12 @@ def test_hypothesis_is_optional_and_never_imported_by_pytreeclass():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "pip install 'pytreeclass[testing]'" in out.stdout
+
+
+def test_register_strategies_without_arguments_covers_user_classes_only():
+    from pytreeclass._interop import decorated_classes
+
+    classes = decorated_classes()
+    assert Leafy in classes
+    assert all(not c.__module__.startswith("pytreeclass.") for c in classes)
+    register_strategies()
