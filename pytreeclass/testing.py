@@ -184,14 +184,13 @@ def instances(cls: type, /, **overrides: st.SearchStrategy) -> st.SearchStrategy
 def register_strategies(*classes: type) -> None:
     """Make ``st.from_type(cls)`` (and ``st.builds`` inference) use ``instances(cls)``.
 
-    With no argument, registers every pytree dataclass defined so far.
+    With no argument, registers every pytree dataclass defined so far. The
+    strategy is built when first asked for, so a class whose fields cannot be
+    inferred raises then, naming the field.
     """
     for cls in classes or tuple(decorated_classes()):
         if not is_pytree_dataclass(cls):
             raise TypeError(f"register_strategies() expects pytree dataclasses, got {cls!r}.")
-        st.register_type_strategy(cls, _deferred_instances(cls))
-
-
-def _deferred_instances(cls: type) -> st.SearchStrategy:
-    # Deferred, so classes referring to each other can be registered in any order.
-    return st.deferred(lambda: instances(cls))
+        # A resolver, not a strategy: built only when asked for, so classes that
+        # need overrides (or refer to each other) can all be registered up front.
+        st.register_type_strategy(cls, instances)
