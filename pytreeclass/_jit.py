@@ -24,7 +24,6 @@ from __future__ import annotations
 import functools
 import inspect
 import itertools
-import operator
 import sys
 import types
 import warnings
@@ -33,10 +32,17 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 import jax
-import numpy as np
-from jax.tree_util import PyTreeDef
 
-from ._filters import ARRAY_TYPES, is_pytree_node
+from ._filters import is_pytree_node
+from ._static_key import (
+    KNOWN_ARRAY_TYPES,
+    SplitFirst,
+    WithStatic,
+    is_array_type,
+    rebuild_arguments,
+    split_output,
+    static_key,
+)
 from ._trace_log import TraceLog
 
 __all__ = ["filter_jit", "RetraceWarning"]
@@ -50,23 +56,6 @@ class RetraceWarning(UserWarning):
 
     Turn it into an error with ``warnings.simplefilter("error", RetraceWarning)``.
     """
-
-
-class _IsArrayType(dict):
-    """``type -> bool`` memo: is a leaf of this type traced?"""
-
-    def __missing__(self, cls: type) -> bool:
-        result = self[cls] = issubclass(cls, ARRAY_TYPES)
-        if result:
-            _KNOWN_ARRAY_TYPES.add(cls)
-        return result
-
-
-_is_array_type = _IsArrayType().__getitem__
-# The array types met so far. ``_KNOWN_ARRAY_TYPES.issuperset(map(type, leaves))``
-# is the cheapest all-arrays test measured: one C loop, no intermediate tuple
-# (about half the cost of mapping ``_is_array_type`` for an MLP's 33 leaves).
-_KNOWN_ARRAY_TYPES: set[type] = set()
 
 
 # --- the underlying function and its shared jax.jit -----------------------------
@@ -103,9 +92,9 @@ class _Compiled:
         owner_ref = _reference(owner)
 
         def run(dynamic: list, key: Any) -> Any:
-            args, kwargs = _rebuild_arguments(dynamic, key)
+            args, kwargs = rebuild_arguments(dynamic, key)
             self._record_trace(args, kwargs)
-            return _split_output(owner_ref()(*args, **kwargs))
+            return split_output(owner_ref()(*args, **kwargs))
 
         if donate == "all-except-first":
 
@@ -130,7 +119,7 @@ class _Compiled:
 
             def direct(*args: Any, **kwargs: Any) -> Any:
                 self._record_trace(args, kwargs)
-                return _split_output(owner_ref()(*args, **kwargs))
+                return split_output(owner_ref()(*args, **kwargs))
 
             direct.__name__ = traced.__name__
             self.direct = jax.jit(direct, **jit_kwargs)
@@ -174,9 +163,6 @@ def _parameter_names(fun: Callable) -> tuple[str, ...]:
     return tuple(p.name for p in positional)
 
 
-# --- arguments -> (dynamic leaves, static key) and back ---------------------------
-
-
 def _binder(fun: Callable) -> tuple[int, int, Callable[[tuple, dict], tuple[tuple, dict]]]:
     """(lo, hi, bind): an all-positional call with ``lo <= len(args) <= hi``
     arguments is already normal (binding would not change it)."""
@@ -206,60 +192,9 @@ def _binder(fun: Callable) -> tuple[int, int, Callable[[tuple, dict], tuple[tupl
     return lo, hi, bind
 
 
-def _static_key(leaves: list, treedef: PyTreeDef) -> tuple[list, Any]:
-    """Dynamic leaves, and the hashable key of everything else."""
-    if _KNOWN_ARRAY_TYPES.issuperset(map(type, leaves)):
-        return leaves, treedef
-    flags = tuple(map(_is_array_type, map(type, leaves)))
-    if False not in flags:
-        return leaves, treedef
-    statics = tuple(itertools.compress(leaves, map(operator.not_, flags)))
-    key = (treedef, flags, statics, tuple(map(type, statics)))
-    return list(itertools.compress(leaves, flags)), key
-
-
-def _rebuild_arguments(dynamic: list, key: Any) -> Any:
-    if type(key) is PyTreeDef:
-        return key.unflatten(dynamic)
-    treedef, flags, statics, _ = key
-    dynamic_iter, static_iter = iter(dynamic), iter(statics)
-    return treedef.unflatten([next(dynamic_iter if f else static_iter) for f in flags])
-
-
-class _StaticOutput:
-    """Non-array output leaves, carried in the output treedef (compared by identity)."""
-
-    def __init__(self, treedef: PyTreeDef, flags: tuple, statics: tuple):
-        self.treedef, self.flags, self.statics = treedef, flags, statics
-
-
-class _WithStatic:
-    def __init__(self, dynamic: list, static: _StaticOutput):
-        self.dynamic, self.static = dynamic, static
-
-    def rebuild(self) -> Any:
-        return _rebuild_arguments(
-            self.dynamic, (self.static.treedef, self.static.flags, self.static.statics, ())
-        )
-
-
-jax.tree_util.register_pytree_node(
-    _WithStatic, lambda w: (w.dynamic, w.static), lambda s, d: _WithStatic(list(d), s)
-)
-
-
-def _split_output(out: Any) -> Any:
-    leaves, treedef = jax.tree_util.tree_flatten(out)
-    dynamic, key = _static_key(leaves, treedef)
-    if key is treedef:
-        return out
-    _, flags, statics, _ = key
-    return _WithStatic(dynamic, _StaticOutput(treedef, flags, statics))
-
-
 def _unhashable_leaf_error(name: str, args: tuple, kwargs: dict, log: TraceLog) -> TypeError | None:
     for path, leaf in jax.tree_util.tree_flatten_with_path((args, kwargs))[0]:
-        if _is_array_type(type(leaf)):
+        if is_array_type(type(leaf)):
             continue
         try:
             hash(leaf)
@@ -337,9 +272,9 @@ def _make_wrapper(fun: Callable, donate: Donate, max_traces, jit_kwargs) -> Call
     compiled = _compiled_for(owner, donate, max_traces, jit_kwargs)
     lo, hi, bind = _binder(owner)
     log = compiled.log
-    call = compiled.jitted if donate != "all-except-first" else _split_first(compiled.jitted)
+    call = compiled.jitted if donate != "all-except-first" else SplitFirst(compiled.jitted)
     direct = compiled.direct
-    flatten, all_arrays = jax.tree_util.tree_flatten, _KNOWN_ARRAY_TYPES.issuperset
+    flatten, all_arrays = jax.tree_util.tree_flatten, KNOWN_ARRAY_TYPES.issuperset
 
     # The hot path: keep it flat, every call here costs on each cached call.
     # (A pytree ``fun``'s ``__dict__`` holds its fields: not wrapper attributes.)
@@ -354,7 +289,7 @@ def _make_wrapper(fun: Callable, donate: Donate, max_traces, jit_kwargs) -> Call
             if direct is not None and all_arrays(map(type, leaves)):
                 out = direct(*args, **kwargs)
             else:
-                dynamic, key = _static_key(leaves, treedef)  # also learns new array types
+                dynamic, key = static_key(leaves, treedef)  # also learns new array types
                 use_direct = key is treedef and direct is not None
                 out = direct(*args, **kwargs) if use_direct else call(dynamic, key)
         except (TypeError, ValueError):
@@ -362,52 +297,15 @@ def _make_wrapper(fun: Callable, donate: Donate, max_traces, jit_kwargs) -> Call
             if error is not None:
                 raise error from None
             raise
-        return out.rebuild() if type(out) is _WithStatic else out
+        return out.rebuild() if type(out) is WithStatic else out
 
     def lower(*args: Any, **kwargs: Any) -> Any:
         if bound_self:
             args = bound_self + args
         args, kwargs = bind(args, kwargs)
-        return call.lower(*_static_key(*flatten((args, kwargs))))
+        return call.lower(*static_key(*flatten((args, kwargs))))
 
     wrapper.lower = lower  # type: ignore[attr-defined]
     wrapper.trace_count = lambda: log.count  # type: ignore[attr-defined]
     wrapper.explain_retrace = log.explain  # type: ignore[attr-defined]
     return wrapper
-
-
-class _split_first:  # noqa: N801 - behaves as a function
-    """``jitted(kept, donated, key)`` from ``(dynamic, key)``: the first argument's
-    array leaves are kept, the rest donated."""
-
-    def __init__(self, jitted: Any):
-        self.jitted = jitted
-        self.splits: dict[Any, int] = {}
-
-    def _split(self, key: Any) -> int:
-        # The split depends on the structure and on which leaves are arrays.
-        layout = key if type(key) is PyTreeDef else key[:2]
-        split = self.splits.get(layout)
-        if split is None:
-            n_dynamic = key.num_leaves if layout is key else sum(key[1])
-            args, _ = _rebuild_arguments([_ARRAY_PLACEHOLDER] * n_dynamic, key)
-            split = self.splits[layout] = _first_argument_dynamic_count(args)
-        return split
-
-    def __call__(self, dynamic: list, key: Any) -> Any:
-        split = self._split(key)
-        return self.jitted(dynamic[:split], dynamic[split:], key)
-
-    def lower(self, dynamic: list, key: Any) -> Any:
-        split = self._split(key)
-        return self.jitted.lower(dynamic[:split], dynamic[split:], key)
-
-
-# Stands for every array leaf when arguments are rebuilt from a key alone.
-_ARRAY_PLACEHOLDER = np.empty(0)
-
-
-def _first_argument_dynamic_count(args: tuple) -> int:
-    if not args:
-        return 0
-    return sum(1 for leaf in jax.tree_util.tree_leaves(args[0]) if leaf is _ARRAY_PLACEHOLDER)
