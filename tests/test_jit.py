@@ -329,3 +329,18 @@ def test_donate_all_except_first_splits_by_which_leaves_are_arrays():
 def test_wrapping_a_pytree_does_not_copy_its_fields_onto_the_wrapper():
     f = ptc.filter_jit(make_model())
     assert not hasattr(f, "weight")
+
+
+def test_keyword_only_and_var_keyword_arrays_are_traced():
+    seen = []
+
+    @ptc.filter_jit
+    def f(x, *, scale, **extra):
+        seen.append((type(scale), type(extra["shift"])))
+        return x * scale + extra["shift"]
+
+    out = f(jnp.ones(2), scale=2 * jnp.ones(2), shift=jnp.ones(2))
+    f(jnp.ones(2), shift=jnp.ones(2), scale=3 * jnp.ones(2))
+    np.testing.assert_allclose(out, [3.0, 3.0])
+    assert all(issubclass(t, jax.core.Tracer) for t in seen[0])
+    assert f.trace_count() == 1
