@@ -185,3 +185,24 @@ def test_register_strategies_without_arguments_covers_user_classes_only():
     assert Leafy in classes
     assert all(not c.__module__.startswith("pytreeclass.") for c in classes)
     register_strategies()
+
+
+def test_custom_init_that_does_not_take_fields_is_a_clear_error():
+    @ptc.pytree_dataclass
+    class Sized:
+        w: jax.Array
+
+        def __init__(self, size: int):
+            object.__setattr__(self, "w", jnp.ones(size))
+
+    with pytest.raises(TypeError, match=r"instances\(.*Sized\): its __init__ does not take"):
+        instances(Sized)
+
+
+def test_unresolvable_annotation_is_a_clear_error():
+    @ptc.pytree_dataclass
+    class Forward:
+        x: "Undefined"  # noqa: F821 - the point of the test
+
+    with pytest.raises(TypeError, match=r"instances\(.*Forward\): cannot resolve its annotations"):
+        instances(Forward)

@@ -118,3 +118,8 @@ def test_wrapper_of_a_plain_function_adds_no_leaves():
     wrapper = ptc.filter_vmap(lambda x: x, in_axes=(0,))
     assert jax.tree_util.tree_leaves(wrapper) == []
     assert wrapper == ptc.filter_vmap(wrapper.fun, in_axes=(0,))
+
+
+def test_in_axes_that_is_not_a_prefix_is_a_clear_error():
+    with pytest.raises(ValueError, match="in_axes must be a prefix of the pytree it describes"):
+        ptc.filter_vmap(lambda t: t, in_axes=({"a": 0, "b": 0},))({"a": jnp.ones(2)})
