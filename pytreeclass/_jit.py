@@ -42,6 +42,7 @@ from ._static_key import (
     rebuild_arguments,
     split_output,
     static_key,
+    static_key_by_type,
 )
 from ._trace_log import TraceLog
 
@@ -289,7 +290,7 @@ def _make_wrapper(fun: Callable, donate: Donate, max_traces, jit_kwargs) -> Call
             if direct is not None and all_arrays(map(type, leaves)):
                 out = direct(*args, **kwargs)
             else:
-                dynamic, key = static_key(leaves, treedef)  # also learns new array types
+                dynamic, key = static_key_by_type(leaves, treedef)  # learns new array types
                 use_direct = key is treedef and direct is not None
                 out = direct(*args, **kwargs) if use_direct else call(dynamic, key)
         except (TypeError, ValueError):

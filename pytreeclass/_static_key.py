@@ -23,6 +23,7 @@ __all__ = [
     "WithStatic",
     "is_array_type",
     "static_key",
+    "static_key_by_type",
     "rebuild_arguments",
     "split_output",
     "SplitFirst",
@@ -47,9 +48,15 @@ KNOWN_ARRAY_TYPES: set[type] = set()
 
 
 def static_key(leaves: list, treedef: PyTreeDef) -> tuple[list, Any]:
-    """Dynamic leaves, and the hashable key of everything else."""
+    """Dynamic leaves, and the hashable key of everything else (just the
+    treedef when every leaf is an array)."""
     if KNOWN_ARRAY_TYPES.issuperset(map(type, leaves)):
         return leaves, treedef
+    return static_key_by_type(leaves, treedef)
+
+
+def static_key_by_type(leaves: list, treedef: PyTreeDef) -> tuple[list, Any]:
+    """``static_key`` without the known-types shortcut; learns new array types."""
     flags = tuple(map(is_array_type, map(type, leaves)))
     if False not in flags:
         return leaves, treedef
