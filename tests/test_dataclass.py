@@ -475,3 +475,17 @@ def test_dataclass_errors_name_the_class():
         @ptc.pytree_dataclass(frozen=True)
         class Tight(Loose):
             pass
+
+
+def test_pickle_and_deepcopy_roundtrip_without_rerunning_init():
+    import copy
+    import pickle
+
+    v = Validated([1.0, 2.0])
+    calls_before = len(POST_INIT_CALLS)
+    for clone in (pickle.loads(pickle.dumps(v)), copy.deepcopy(v)):
+        assert type(clone) is Validated
+        np.testing.assert_allclose(clone.doubled, v.doubled)
+    assert len(POST_INIT_CALLS) == calls_before
+    treedef = jax.tree_util.tree_structure(v)  # holds the hidden unflatten sentinel
+    assert pickle.loads(pickle.dumps(treedef)) == treedef
