@@ -30,11 +30,17 @@ __all__ = [
 ]
 
 
+# Traced by filter_jit: arrays, plus ``jax.ShapeDtypeStruct`` so that
+# ``.lower(jax.ShapeDtypeStruct(...))`` works as with ``jax.jit`` (calling with
+# one fails in JAX, as it should). ``is_array`` stays false for it.
+_TRACED_TYPES = (*ARRAY_TYPES, jax.ShapeDtypeStruct)
+
+
 class _IsArrayType(dict):
     """``type -> bool`` memo: is a leaf of this type traced?"""
 
     def __missing__(self, cls: type) -> bool:
-        result = self[cls] = issubclass(cls, ARRAY_TYPES)
+        result = self[cls] = issubclass(cls, _TRACED_TYPES)
         if result:
             KNOWN_ARRAY_TYPES.add(cls)
         return result

@@ -344,3 +344,10 @@ def test_keyword_only_and_var_keyword_arrays_are_traced():
     np.testing.assert_allclose(out, [3.0, 3.0])
     assert all(issubclass(t, jax.core.Tracer) for t in seen[0])
     assert f.trace_count() == 1
+
+
+def test_lower_accepts_shape_dtype_structs_like_jax_jit():
+    f = ptc.filter_jit(lambda x, name: x * 2)
+    lowered = f.lower(jax.ShapeDtypeStruct((3,), jnp.float32), "n")
+    assert "3xf32" in lowered.as_text()
+    assert not ptc.is_array(jax.ShapeDtypeStruct((3,), jnp.float32))
