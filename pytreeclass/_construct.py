@@ -106,7 +106,7 @@ def make_dispatching_init(spec: ClassSpec) -> Callable[..., None]:
 def _construct(spec: ClassSpec, obj: Any, args: tuple, kwargs: dict) -> None:
     cls = type(obj)
     if cls is not spec.cls:
-        _check_decorated_subclass(spec, cls)
+        _require_decorated(spec.cls, cls)
         # ``super().__init__(...)`` from a decorated subclass: the subclass's
         # own dispatcher converts and checks once, for all fields.
         spec.original_init(obj, *args, **kwargs)
@@ -119,10 +119,6 @@ def _construct(spec: ClassSpec, obj: Any, args: tuple, kwargs: dict) -> None:
             obj.__dict__[name] = convert(obj.__dict__[name])
     check_fields_set(spec, obj)
     check_static_hashable(spec, obj, spec.static_names)
-
-
-def _check_decorated_subclass(spec: ClassSpec, cls: type) -> None:
-    _require_decorated(spec.cls, cls)
 
 
 def _require_decorated(base: type, cls: type) -> None:

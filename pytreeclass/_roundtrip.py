@@ -98,8 +98,9 @@ def assert_roundtrip(obj: Any) -> None:
     if rebuilt_treedef != treedef:  # type: ignore[operator]  # PyTreeDef stubs lack __ne__
         raise AssertionError(f"treedef changed by a round trip: {treedef} != {rebuilt_treedef}")
     if is_pytree_dataclass(obj):
-        _assert_key_paths_name_fields(obj)
-        _assert_static_fields_in_treedef(obj, treedef)
+        first_keys = _first_keys(obj)
+        _assert_key_paths_name_fields(obj, first_keys)
+        _assert_static_fields_in_treedef(obj, treedef, set(first_keys))
     from ._jit import filter_jit
 
     assert_trees_equal(obj, filter_jit(_identity)(obj), "filter_jit(identity)(obj)")
@@ -119,13 +120,17 @@ def _back_to_python(original: Any, traced: Any) -> Any:
     return original if is_array(original) else type(original)(traced.item())
 
 
-def _assert_key_paths_name_fields(obj: Any) -> None:
+def _first_keys(obj: Any) -> list[str]:
+    """Per leaf, the field name its key path starts with (or the odd key, as text)."""
+    paths = [path for path, _ in jax.tree_util.tree_flatten_with_path(obj)[0]]
+    return [p[0].name if p and isinstance(p[0], GetAttrKey) else repr(p[:1]) for p in paths]
+
+
+def _assert_key_paths_name_fields(obj: Any, actual: list[str]) -> None:
     expected: list[str] = []
     for f in dataclasses.fields(obj):
         if not is_static(f):
             expected += [f.name] * len(jax.tree_util.tree_leaves(getattr(obj, f.name)))
-    paths = [path for path, _ in jax.tree_util.tree_flatten_with_path(obj)[0]]
-    actual = [p[0].name if p and isinstance(p[0], GetAttrKey) else repr(p[:1]) for p in paths]
     if actual != expected:
         raise AssertionError(
             f"{type(obj).__qualname__}: leaf key paths start with {actual}, expected "
@@ -133,13 +138,8 @@ def _assert_key_paths_name_fields(obj: Any) -> None:
         )
 
 
-def _assert_static_fields_in_treedef(obj: Any, treedef: Any) -> None:
+def _assert_static_fields_in_treedef(obj: Any, treedef: Any, leaf_fields: set[str]) -> None:
     _, metadata = treedef.node_data()
-    leaf_fields = {
-        path[0].name
-        for path, _ in jax.tree_util.tree_flatten_with_path(obj)[0]
-        if path and isinstance(path[0], GetAttrKey)
-    }
     for f in dataclasses.fields(obj):
         if not is_static(f):
             continue
