@@ -80,10 +80,11 @@ def rebuild_arguments(dynamic: list, key: Any) -> Any:
 
 
 class _StaticOutput:
-    """Non-array output leaves, carried in the output treedef (compared by identity)."""
+    """An output's static key, carried in the output treedef (compared by identity,
+    since non-array outputs need not be hashable)."""
 
-    def __init__(self, treedef: PyTreeDef, flags: tuple, statics: tuple):
-        self.treedef, self.flags, self.statics = treedef, flags, statics
+    def __init__(self, key: tuple):
+        self.key = key
 
 
 class WithStatic:
@@ -91,9 +92,7 @@ class WithStatic:
         self.dynamic, self.static = dynamic, static
 
     def rebuild(self) -> Any:
-        return rebuild_arguments(
-            self.dynamic, (self.static.treedef, self.static.flags, self.static.statics, ())
-        )
+        return rebuild_arguments(self.dynamic, self.static.key)
 
 
 jax.tree_util.register_pytree_node(
@@ -106,8 +105,7 @@ def split_output(out: Any) -> Any:
     dynamic, key = static_key(leaves, treedef)
     if key is treedef:
         return out
-    _, flags, statics, _ = key
-    return WithStatic(dynamic, _StaticOutput(treedef, flags, statics))
+    return WithStatic(dynamic, _StaticOutput(key))
 
 
 class SplitFirst:
