@@ -120,3 +120,66 @@ class EqxMixed(eqx.Module):
 def mixed(flavour: str, n_layers: int = 16):
     cls = PtcMixed if flavour == "pytreeclass" else EqxMixed
     return cls(mlp(flavour, n_layers), 0.1, "mixed", lambda x: x * 2)
+
+
+# --- construction: three fields, one static; with and without converters -------------
+
+
+@dataclasses.dataclass(frozen=True)
+class PlainPoint:
+    x: float
+    y: float
+    tag: str = "p"
+
+
+@ptc.pytree_dataclass
+class PtcPoint:
+    x: float
+    y: float
+    tag: str = ptc.field(static=True, default="p")
+
+
+class EqxPoint(eqx.Module):
+    x: float
+    y: float
+    tag: str = eqx.field(static=True, default="p")
+
+
+@dataclasses.dataclass(frozen=True)
+class PlainConvertedPoint:
+    """The hand-written equivalent of two converters."""
+
+    x: float
+    y: float
+    tag: str = "p"
+
+    def __post_init__(self):
+        object.__setattr__(self, "x", float(self.x))
+        object.__setattr__(self, "y", float(self.y))
+
+
+@ptc.pytree_dataclass
+class PtcConvertedPoint:
+    x: float = ptc.field(converter=float)
+    y: float = ptc.field(converter=float)
+    tag: str = ptc.field(static=True, default="p")
+
+
+class EqxConvertedPoint(eqx.Module):
+    x: float = eqx.field(converter=float)
+    y: float = eqx.field(converter=float)
+    tag: str = eqx.field(static=True, default="p")
+
+
+CONSTRUCTION = {
+    "no converters": {
+        "frozen dataclass": PlainPoint,
+        "pytreeclass": PtcPoint,
+        "equinox": EqxPoint,
+    },
+    "2 converters": {
+        "frozen dataclass": PlainConvertedPoint,
+        "pytreeclass": PtcConvertedPoint,
+        "equinox": EqxConvertedPoint,
+    },
+}

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 
 import pytreeclass as ptc
 
-from .models import FLAVOURS, WIDTH, mixed, mlp
+from .models import CONSTRUCTION, FLAVOURS, WIDTH, mixed, mlp
 from .timing import compare
 
 
@@ -65,6 +65,15 @@ def bench_flatten(layers: list[int], rounds: int, target_s: float) -> list[dict]
         )
         rows.append({"case": f"flatten MLP-{n}", **flatten})
         rows.append({"case": f"unflatten MLP-{n}", **unflatten})
+    return rows
+
+
+def bench_construction(rounds: int, target_s: float) -> list[dict]:
+    """Building a three-field instance from user code (baseline: a frozen dataclass)."""
+    rows = []
+    for case, classes in CONSTRUCTION.items():
+        fns = {name: functools.partial(cls, 1, 2) for name, cls in classes.items()}
+        rows.append({"case": f"construct, {case}", **compare(fns, rounds, target_s)})
     return rows
 
 
@@ -209,6 +218,9 @@ def main(argv: list[str] | None = None) -> int:
     sections = {
         "Flatten / unflatten (baseline: register_dataclass)": bench_flatten(
             [1, 16, 128], rounds, target_s
+        ),
+        "Construction from user code (baseline: frozen dataclass)": bench_construction(
+            rounds, target_s
         ),
         "Cached-call dispatch (baseline: jax.jit)": bench_dispatch(rounds, target_s),
         "Mixed model, which jax.jit cannot take (baseline: ptc.filter_jit)": bench_mixed(

@@ -1,206 +1,249 @@
-"""What runs when a pytree dataclass instance is made: by the user, or by JAX.
+"""What runs when the user builds an instance: the class's ``__init__``, then checks.
 
-JAX's ``register_dataclass`` rebuilds an instance on unflatten by calling
-``cls(**fields)``, i.e. through ``__init__``. Under ``jit``, ``grad`` and
-``vmap`` the values met there are tracers, ``None`` or sentinel objects, so
-user validation, ``__post_init__`` and converters must not run again.
+The decorator installs an ``__init__`` generated like ``dataclasses``'s own,
+with *the same signature* as the ``__init__`` it replaces, so
+``inspect.signature``, beartype, jaxtyping and type checkers see the real
+parameters. Its body, in one frame:
 
-The class's ``__init__`` is therefore replaced by a small dispatcher:
+1. the construction itself: for a dataclass-generated ``__init__``, the same
+   stores ``dataclasses`` would make (so converters apply to the arguments,
+   and ``__post_init__`` sees converted values), then ``__post_init__``; for
+   a user-written ``__init__``, a call to it, unchanged;
+2. at the outermost class only (``super().__init__`` calls skip it): the
+   remaining converters, then a check that ``__dict__`` holds exactly the
+   fields (a missing field, or an attribute that the first rebuild would
+   drop, raises) and that static values are hashable.
 
-- a call from the user runs the class's own ``__init__`` (dataclass-generated
-  or user-written), applies converters, then checks that every field was set
-  and that static values are hashable;
-- a call from JAX's unflatten carries one extra keyword, a sentinel that the
-  decorator registers as a hidden metadata field; it only stores the fields,
-  with one ``dict.update``, cheaper than the generated ``__init__``.
+Python's own call binds the arguments, so no ``inspect`` runs per call (it
+cost 80 % of a construction with converters before). JAX's rebuilds never
+come here (see ``_rebuild.py``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import inspect
+import sys
 from collections.abc import Callable
 from typing import Any
 
-from ._field import converter_of, is_static
+from ._registry import ClassSpec
 
-__all__ = [
-    "UNFLATTEN_KEYWORD",
-    "UNFLATTEN",
-    "ClassSpec",
-    "make_dispatching_init",
-    "guard_subclass_inits",
-]
-
-#: Name of the hidden metadata field through which unflatten identifies itself.
-UNFLATTEN_KEYWORD = "_pytreeclass_unflatten_"
+_Parameter = inspect.Parameter
+_STARS: dict[Any, str] = {_Parameter.VAR_POSITIONAL: "*", _Parameter.VAR_KEYWORD: "**"}
 
 
-class _Unflatten:
-    """The sentinel that JAX passes back to ``__init__`` on unflatten."""
+class _Source:
+    """Lines of generated code, and the objects they refer to by name."""
 
-    __slots__ = ()
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.names: dict[str, Any] = {}
 
-    def __repr__(self) -> str:
-        return "<pytreeclass>"
-
-    def __reduce__(self) -> str:
-        return "UNFLATTEN"
-
-
-UNFLATTEN = _Unflatten()
+    def name(self, prefix: str, value: Any) -> str:
+        name = f"_ptc_{prefix}_{len(self.names)}"
+        self.names[name] = value
+        return name
 
 
-@dataclasses.dataclass(frozen=True, eq=False)
-class ClassSpec:
-    """What the dispatcher needs to know about one decorated class."""
+def make_init(
+    spec: ClassSpec,
+    replaced: Callable[..., None],
+    early_converters: dict[str, Callable[[Any], Any]],
+) -> Callable[..., None]:
+    """The ``__init__`` described in the module docstring.
 
-    cls: type
-    original_init: Callable[..., None]
-    init_is_generated: bool
-    field_names: tuple[str, ...]
-    static_names: tuple[str, ...]
-    converters: dict[str, Callable[[Any], Any]]
-    init_converters: dict[str, tuple[Callable[[Any], Any], Any]]
-
-    @classmethod
-    def of(cls, klass: type, original_init: Callable[..., None], init_is_generated: bool):
-        all_fields = dataclasses.fields(klass)
-        converters = {f.name: c for f in all_fields if (c := converter_of(f)) is not None}
-        # Converters of init fields run on the arguments, before a generated
-        # ``__init__`` (and so before ``__post_init__``) sees them.
-        init_converters = {}
-        if init_is_generated:
-            for f in all_fields:
-                if f.init and f.name in converters:
-                    init_converters[f.name] = (converters.pop(f.name), f.default)
-        return cls(
-            cls=klass,
-            original_init=original_init,
-            init_is_generated=init_is_generated,
-            field_names=tuple(f.name for f in all_fields),
-            static_names=tuple(f.name for f in all_fields if is_static(f)),
-            converters=converters,
-            init_converters=init_converters,
-        )
-
-    @functools.cached_property
-    def init_signature(self) -> inspect.Signature:
-        return inspect.signature(self.original_init)
-
-
-def make_dispatching_init(spec: ClassSpec) -> Callable[..., None]:
-    """The ``__init__`` installed on a decorated class (see module docstring)."""
-
-    def __init__(self, /, *args, _pytreeclass_unflatten_=None, **kwargs):
-        if _pytreeclass_unflatten_ is None:
-            _construct(spec, self, args, kwargs)
-        else:
-            self.__dict__.update(kwargs)
-
-    functools.update_wrapper(__init__, spec.original_init)
-    return __init__
-
-
-def _construct(spec: ClassSpec, obj: Any, args: tuple, kwargs: dict) -> None:
-    cls = type(obj)
-    if cls is not spec.cls:
-        _require_decorated(spec.cls, cls)
-        # ``super().__init__(...)`` from a decorated subclass: the subclass's
-        # own dispatcher converts and checks once, for all fields.
-        spec.original_init(obj, *args, **kwargs)
-        return
-    if spec.init_converters:
-        args, kwargs = _converted_arguments(spec, args, kwargs)
-    spec.original_init(obj, *args, **kwargs)
-    for name, convert in spec.converters.items():
-        if name in obj.__dict__:
-            obj.__dict__[name] = convert(obj.__dict__[name])
-    check_fields_set(spec, obj)
-    check_static_hashable(spec, obj, spec.static_names)
-
-
-def _require_decorated(base: type, cls: type) -> None:
-    from ._dataclass import is_pytree_dataclass
-
-    if not is_pytree_dataclass(cls):
-        raise TypeError(
-            f"{cls.__qualname__} subclasses the pytree dataclass "
-            f"{base.__qualname__} but is not decorated itself, so JAX would "
-            f"treat its instances as opaque leaves. Add @pytreeclass.pytree_dataclass "
-            f"above `class {cls.__name__}`."
-        )
-
-
-_GUARD_MARK = "__pytreeclass_guard__"
-
-
-def guard_subclass_inits(cls: type) -> None:
-    """Make an undecorated subclass's own ``__init__`` raise instead of building a leaf.
-
-    A subclass that inherits ``__init__`` meets the dispatcher's check; one that
-    defines its own (and need not call ``super().__init__``) gets it wrapped here.
-    The decorator unwraps it again (``unguarded_init``) when the subclass is decorated.
+    ``replaced`` is the class's current ``__init__``; ``early_converters``
+    is empty unless ``spec.init_is_generated``.
     """
-    user_hook = cls.__dict__.get("__init_subclass__")
+    parameters = list(inspect.signature(replaced).parameters.values())
+    self_name = parameters[0].name
+    source = _Source()
+    if spec.init_is_generated:
+        sets_exactly_the_fields = _generated_body(source, spec, parameters, early_converters)
+    else:
+        call = ", ".join(_forwarded(p) for p in parameters)
+        source.lines.append(f"{source.name('init', replaced)}({call})")
+        sets_exactly_the_fields = False
+    _finish_lines(source, spec, self_name, check_attributes=not sets_exactly_the_fields)
+    header = _header(parameters, source)
+    body = "".join(f"        {line}\n" for line in source.lines)
+    # As in ``dataclasses``: the function is made inside a factory whose
+    # parameters are the helpers, with the class's module as globals, so that
+    # string annotations resolve there and nothing is added to that module.
+    text = (
+        f"def _ptc_factory({', '.join(source.names)}):\n"
+        f"    def __init__({header}):\n{body}"
+        f"    return __init__\n"
+    )
+    module = sys.modules.get(spec.cls.__module__)
+    scope: dict[str, Any] = {}
+    exec(text, module.__dict__ if module else {}, scope)
+    init = scope["_ptc_factory"](**source.names)
+    init.__qualname__ = f"{spec.cls.__qualname__}.__init__"
+    init.__module__ = spec.cls.__module__
+    init.__doc__ = replaced.__doc__
+    init.__annotations__ = _annotations(replaced, early_converters)
+    return init
 
-    def __init_subclass__(subclass: type, /, **kwargs: Any) -> None:
-        if user_hook is not None:
-            user_hook.__func__(subclass, **kwargs)
+
+def _header(parameters: list[inspect.Parameter], source: _Source) -> str:
+    header, previous = [], None
+    for p in parameters:
+        if previous == _Parameter.POSITIONAL_ONLY and p.kind != _Parameter.POSITIONAL_ONLY:
+            header.append("/")
+        if p.kind == _Parameter.KEYWORD_ONLY and previous not in (
+            _Parameter.KEYWORD_ONLY,
+            _Parameter.VAR_POSITIONAL,
+        ):
+            header.append("*")
+        previous = p.kind
+        text = _STARS.get(p.kind, "") + p.name
+        if p.default is not _Parameter.empty:
+            text += "=" + source.name("default", p.default)
+        header.append(text)
+    if previous == _Parameter.POSITIONAL_ONLY:
+        header.append("/")
+    return ", ".join(header)
+
+
+def _forwarded(p: inspect.Parameter) -> str:
+    if p.kind == _Parameter.KEYWORD_ONLY:
+        return f"{p.name}={p.name}"
+    return _STARS.get(p.kind, "") + p.name
+
+
+def _generated_body(
+    source: _Source,
+    spec: ClassSpec,
+    parameters: list[inspect.Parameter],
+    converters: dict[str, Callable[[Any], Any]],
+) -> bool:
+    """The stores a dataclass-generated ``__init__`` makes, with converters inlined.
+
+    Returns whether that provably sets exactly the fields (no ``__post_init__``
+    and every field has a value), so that the attribute check can be skipped.
+    """
+    self_name = parameters[0].name
+    defaults = {p.name: p.default for p in parameters}
+    frozen = spec.cls.__dataclass_params__.frozen  # type: ignore[attr-defined]
+    store = source.name("setattr", object.__setattr__) if frozen else None
+    sets_every_field = True
+    for f in dataclasses.fields(spec.cls):
+        value = _field_value(source, f, defaults, converters)
+        if value is None:
+            sets_every_field = False  # init=False without default: __post_init__ sets it
+            continue
+        if store:
+            source.lines.append(f"{store}({self_name}, {f.name!r}, {value})")
         else:
-            super(cls, subclass).__init_subclass__(**kwargs)  # type: ignore[arg-type,misc]
-        own_init = subclass.__dict__.get("__init__")
-        if own_init is not None and not getattr(own_init, _GUARD_MARK, False):
-            subclass.__init__ = _guarded(cls, own_init)  # type: ignore[misc]
-
-    cls.__init_subclass__ = classmethod(__init_subclass__)  # type: ignore[assignment]
-
-
-def _guarded(base: type, init: Callable[..., None]) -> Callable[..., None]:
-    @functools.wraps(init)
-    def __init__(self: Any, /, *args: Any, **kwargs: Any) -> None:
-        _require_decorated(base, type(self))
-        init(self, *args, **kwargs)
-
-    setattr(__init__, _GUARD_MARK, True)
-    return __init__
+            source.lines.append(f"{self_name}.{f.name} = {value}")
+    if hasattr(spec.cls, "__post_init__"):
+        field_names = spec.field_names_set
+        init_vars = [p.name for p in parameters[1:] if p.name not in field_names]
+        source.lines.append(f"{self_name}.__post_init__({', '.join(init_vars)})")
+        return False
+    return sets_every_field
 
 
-def unguarded_init(init: Callable[..., None]) -> Callable[..., None]:
-    """The user's ``__init__`` behind a subclass guard, if any."""
-    return init.__wrapped__ if getattr(init, _GUARD_MARK, False) else init  # type: ignore[attr-defined]
+def _field_value(
+    source: _Source,
+    f: dataclasses.Field[Any],
+    defaults: dict[str, Any],
+    converters: dict[str, Callable[[Any], Any]],
+) -> str | None:
+    """The expression stored into field ``f``, as ``dataclasses`` would compute it."""
+    has_factory = f.default_factory is not dataclasses.MISSING
+    if not f.init:
+        if has_factory:
+            return source.name("factory", f.default_factory) + "()"
+        if f.default is not dataclasses.MISSING:
+            return source.name("default", f.default)
+        return None
+    value = f.name
+    if f.name in converters:
+        value = f"{source.name('convert', converters[f.name])}({f.name})"
+    if has_factory:
+        # The parameter's default is dataclasses' "<factory>" marker. ``field``
+        # already wrapped the factory with the converter.
+        marker = source.name("marker", defaults[f.name])
+        factory = source.name("factory", f.default_factory)
+        return f"({factory}() if {f.name} is {marker} else {value})"
+    return value
 
 
-def _converted_arguments(spec: ClassSpec, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
-    try:
-        bound = spec.init_signature.bind(None, *args, **kwargs)
-    except TypeError as error:
-        raise TypeError(f"{spec.cls.__qualname__}(): {error}") from None
-    for name, (convert, default) in spec.init_converters.items():
-        if name in bound.arguments:
-            bound.arguments[name] = convert(bound.arguments[name])
-        elif default is not dataclasses.MISSING:
-            bound.arguments[name] = convert(default)
-    return bound.args[1:], bound.kwargs
+def _finish_lines(
+    source: _Source, spec: ClassSpec, self_name: str, *, check_attributes: bool
+) -> None:
+    """Step 2 of the module docstring, inlined for this class (each check costs
+    about 0.1 µs, a quarter of a small frozen dataclass's construction)."""
+    lines = [f"_ptc_d = {self_name}.__dict__"]
+    for name, convert in spec.late_converters.items():
+        lines += [
+            f"if {name!r} in _ptc_d:",
+            f"    _ptc_d[{name!r}] = {source.name('convert', convert)}(_ptc_d[{name!r}])",
+        ]
+    if check_attributes:
+        check = source.name("check", lambda obj: _check_attributes(spec, obj))
+        lines += [
+            f"if _ptc_d.keys() != {source.name('fields', spec.field_names_set)}:",
+            f"    {check}({self_name})",
+        ]
+    if spec.static_names:
+        statics = "".join(f"_ptc_d[{name!r}], " for name in spec.static_names)
+        unhashable = source.name("unhashable", lambda obj: check_static_hashable(spec, obj))
+        lines += [
+            "try:",
+            f"    hash(({statics}))",
+            "except TypeError:",
+            f"    {unhashable}({self_name})",
+            "    raise",
+        ]
+    if len(lines) > 1:
+        source.lines.append(f"if type({self_name}) is {source.name('cls', spec.cls)}:")
+        source.lines += [f"    {line}" for line in lines]
 
 
-def check_fields_set(spec: ClassSpec, obj: Any) -> None:
-    """Raise if ``__init__``/``__post_init__`` left a field unset."""
-    missing = [name for name in spec.field_names if not hasattr(obj, name)]
+def _annotations(replaced: Callable, converters: dict[str, Callable]) -> dict[str, Any]:
+    """The replaced ``__init__``'s annotations; a converted parameter takes its
+    converter's input annotation, or none (it accepts what the converter accepts)."""
+    annotations = dict(getattr(replaced, "__annotations__", {}))
+    for name, convert in converters.items():
+        annotations.pop(name, None)
+        try:
+            first = next(iter(inspect.signature(convert).parameters.values()))
+        except (TypeError, ValueError, StopIteration):
+            continue
+        if first.annotation is not _Parameter.empty:
+            annotations[name] = first.annotation
+    return annotations
+
+
+def _check_attributes(spec: ClassSpec, obj: Any) -> None:
+    cls = spec.cls.__qualname__
+    missing = [name for name in spec.field_names if name not in obj.__dict__]
     if missing:
         names = ", ".join(repr(name) for name in missing)
         raise ValueError(
-            f"{spec.cls.__qualname__}.__init__ did not set the field(s) {names}. "
-            f"Assign every field in __init__ or __post_init__ (with "
-            f"object.__setattr__ on a frozen class), or give it a default."
+            f"{cls}.__init__ did not set the field(s) {names}. Assign every field in "
+            f"__init__ or __post_init__ (with object.__setattr__ on a frozen class), "
+            f"or give it a default."
+        )
+    extra = [n for n in obj.__dict__ if n not in spec.field_names_set and n not in spec.cache_names]
+    if extra:
+        name = extra[0]
+        raise AttributeError(
+            f"{cls}.__init__ set the attribute {name!r}, which is not a field, so JAX "
+            f"would drop it at the first rebuild (under jit, grad, vmap or tree_map). "
+            f"Declare it as a field: `{name}: ... = pytreeclass.field(init=False)`, and "
+            f"set it in __post_init__."
         )
 
 
-def check_static_hashable(spec: ClassSpec, obj: Any, names: tuple[str, ...]) -> None:
+def check_static_hashable(spec: ClassSpec, obj: Any) -> None:
     """Raise a ``TypeError`` naming the field if a static value is unhashable."""
-    for name in names:
-        value = getattr(obj, name)
+    for name in spec.static_names:
+        value = obj.__dict__[name]
         try:
             hash(value)
         except TypeError:

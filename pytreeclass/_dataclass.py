@@ -30,27 +30,21 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
+import inspect
 from collections.abc import Callable
 from typing import Any, TypeVar, dataclass_transform, overload
 
 import jax
 
-from ._construct import (
-    UNFLATTEN,
-    UNFLATTEN_KEYWORD,
-    ClassSpec,
-    check_static_hashable,
-    guard_subclass_inits,
-    make_dispatching_init,
-    unguarded_init,
-)
+from ._construct import make_init
 from ._field import converter_of, field, is_static
 from ._interop import register_with_loaded_libraries
+from ._rebuild import REBUILD_KEYWORD, REBUILD_MARKER, install_rebuild_new
+from ._registry import SPEC_ATTRIBUTE, ClassSpec, register_spec, spec_of
 from ._repr import pytree_repr
+from ._tree import tree_equal
 
-__all__ = ["pytree_dataclass", "is_pytree_dataclass", "replace"]
-
-_SPEC_ATTRIBUTE = "__pytreeclass_spec__"
 T = TypeVar("T")
 
 
@@ -133,7 +127,7 @@ def pytree_dataclass(
 def _make_pytree_dataclass(cls: type[T], given: dict[str, bool]) -> type[T]:
     if not isinstance(cls, type):
         raise TypeError(f"@pytree_dataclass decorates classes, got {cls!r}.")
-    if _SPEC_ATTRIBUTE in cls.__dict__:
+    if SPEC_ATTRIBUTE in cls.__dict__:
         raise TypeError(f"{cls.__qualname__} is already a pytree dataclass; decorate it once.")
     if "__slots__" in cls.__dict__:
         raise TypeError(
@@ -141,8 +135,7 @@ def _make_pytree_dataclass(cls: type[T], given: dict[str, bool]) -> type[T]:
             f"support (instances store their fields in __dict__). Remove __slots__."
         )
     already_dataclass = "__dataclass_fields__" in cls.__dict__
-    user_wrote_init = "__init__" in cls.__dict__
-    user_wrote_repr = "__repr__" in cls.__dict__
+    user_wrote = {name for name in ("__init__", "__repr__", "__eq__") if name in cls.__dict__}
     if already_dataclass:
         if given:
             raise TypeError(
@@ -151,28 +144,72 @@ def _make_pytree_dataclass(cls: type[T], given: dict[str, bool]) -> type[T]:
                 f"@dataclasses.dataclass instead, or use @pytree_dataclass alone."
             )
         wants_repr = False
+        wants_eq = _has_generated_eq(cls)
     else:
         options = {"frozen": _default_frozen(cls), "repr": True, **given}
-        wants_repr = options.pop("repr") and not user_wrote_repr
+        wants_repr = options.pop("repr") and "__repr__" not in user_wrote
+        wants_eq = options.get("eq", True) and "__eq__" not in user_wrote
         try:
             dataclasses.dataclass(cls, repr=False, **options)
         except (TypeError, ValueError) as error:
             raise type(error)(f"@pytree_dataclass on {cls.__qualname__}: {error}") from None
 
-    spec = ClassSpec.of(
-        cls,
-        original_init=unguarded_init(cls.__init__),
-        init_is_generated=not (already_dataclass or user_wrote_init)
-        and cls.__dataclass_params__.init,  # type: ignore[attr-defined]
+    init_is_generated = (
+        not already_dataclass and "__init__" not in user_wrote and cls.__dataclass_params__.init  # type: ignore[attr-defined]
     )
-    cls.__init__ = make_dispatching_init(spec)  # type: ignore[method-assign]
+    spec, early_converters = _class_spec(cls, init_is_generated)
+    cls.__init__ = make_init(spec, cls.__init__, early_converters)  # type: ignore[method-assign,misc]
     if wants_repr:
         cls.__repr__ = pytree_repr  # type: ignore[method-assign,assignment]
-    setattr(cls, _SPEC_ATTRIBUTE, spec)
-    guard_subclass_inits(cls)
+    if wants_eq:
+        cls.__eq__ = _tree_eq  # type: ignore[method-assign,assignment]
+    install_rebuild_new(cls)
+    register_spec(cls, spec)
     _register(cls)
     register_with_loaded_libraries(cls)
     return cls
+
+
+def _class_spec(cls: type, init_is_generated: bool) -> tuple[ClassSpec, dict[str, Callable]]:
+    all_fields = dataclasses.fields(cls)
+    converters = {f.name: c for f in all_fields if (c := converter_of(f)) is not None}
+    # Under a generated ``__init__``, init fields convert their arguments, before
+    # ``__post_init__``; every other converter runs after ``__init__``.
+    early = {n: c for n, c in converters.items() if init_is_generated and _field(cls, n).init}
+    field_names = tuple(f.name for f in all_fields)
+    spec = ClassSpec(
+        cls=cls,
+        field_names=field_names,
+        field_names_set=frozenset(field_names),
+        static_names=tuple(f.name for f in all_fields if is_static(f)),
+        init_field_names=tuple(f.name for f in all_fields if f.init),
+        late_converters={n: c for n, c in converters.items() if n not in early},
+        cache_names=frozenset(
+            value.attrname or name
+            for klass in cls.__mro__
+            for name, value in vars(klass).items()
+            if isinstance(value, functools.cached_property)
+        ),
+        init_is_generated=init_is_generated,
+        user_init=cls.__init__,  # type: ignore[misc]
+    )
+    return spec, early
+
+
+def _field(cls: type, name: str) -> dataclasses.Field[Any]:
+    return cls.__dataclass_fields__[name]  # type: ignore[attr-defined]
+
+
+def _has_generated_eq(cls: type) -> bool:
+    """Whether an existing dataclass's ``__eq__`` was generated (code made by exec)."""
+    eq = cls.__dict__.get("__eq__")
+    return getattr(getattr(eq, "__code__", None), "co_filename", None) == "<string>"
+
+
+def _tree_eq(self: Any, other: Any) -> Any:
+    if other.__class__ is not self.__class__:
+        return NotImplemented
+    return tree_equal(self, other)
 
 
 def _default_frozen(cls: type) -> bool:
@@ -184,25 +221,25 @@ def _default_frozen(cls: type) -> bool:
 
 
 def _register(cls: type) -> None:
-    """Register with JAX's C++ dataclass node, plus the hidden unflatten field.
+    """Register with JAX's C++ dataclass node, plus the hidden rebuild field.
 
     ``register_dataclass`` insists that the registered names are exactly the
     ``init=True`` fields. Ours also include ``init=False`` fields (so values
-    computed in ``__post_init__`` are children) and the hidden sentinel, so
+    computed in ``__post_init__`` are children) and the hidden marker, so
     the check is shown an equivalent field table for the duration of the call.
     """
     all_fields = dataclasses.fields(cls)
     data_fields = [f.name for f in all_fields if not is_static(f)]
-    meta_fields = [f.name for f in all_fields if is_static(f)] + [UNFLATTEN_KEYWORD]
-    setattr(cls, UNFLATTEN_KEYWORD, UNFLATTEN)
+    meta_fields = [f.name for f in all_fields if is_static(f)] + [REBUILD_KEYWORD]
     real_table = cls.__dict__["__dataclass_fields__"]
     shown_table = {name: _as_init_field(f, name) for name, f in real_table.items()}
-    shown_table[UNFLATTEN_KEYWORD] = _as_init_field(_TEMPLATE_FIELD, UNFLATTEN_KEYWORD)
+    shown_table[REBUILD_KEYWORD] = _as_init_field(_TEMPLATE_FIELD, REBUILD_KEYWORD)
     cls.__dataclass_fields__ = shown_table  # type: ignore[attr-defined]
     try:
         jax.tree_util.register_dataclass(cls, data_fields, meta_fields)
     finally:
         cls.__dataclass_fields__ = real_table  # type: ignore[attr-defined]
+    assert getattr(cls, REBUILD_KEYWORD) is REBUILD_MARKER
 
 
 @dataclasses.dataclass
@@ -220,63 +257,62 @@ def _as_init_field(f: dataclasses.Field[Any], name: str) -> dataclasses.Field[An
     return shown
 
 
-def is_pytree_dataclass(cls_or_obj: Any) -> bool:
-    """Whether ``cls_or_obj`` is a class decorated with ``pytree_dataclass``
-    (or an instance of one).
-
-    Unlike ``dataclasses.is_dataclass``, an undecorated subclass of a
-    decorated class is *not* a pytree dataclass.
-
-    Example:
-        >>> import pytreeclass as ptc
-        >>> @ptc.pytree_dataclass
-        ... class A:
-        ...     x: float
-        >>> ptc.is_pytree_dataclass(A), ptc.is_pytree_dataclass(A(1.0)), ptc.is_pytree_dataclass(1)
-        (True, True, False)
-    """
-    cls = cls_or_obj if isinstance(cls_or_obj, type) else type(cls_or_obj)
-    return _SPEC_ATTRIBUTE in cls.__dict__
-
-
-def spec_of(obj: Any, caller: str) -> ClassSpec:
-    """The ``ClassSpec`` of a pytree dataclass instance, or a clear ``TypeError``."""
-    if isinstance(obj, type) or not is_pytree_dataclass(obj):
-        raise TypeError(
-            f"{caller} expects an instance of a pytree dataclass, got {obj!r}; "
-            f"decorate its class with @pytreeclass.pytree_dataclass."
-        )
-    return type(obj).__dict__[_SPEC_ATTRIBUTE]
-
-
 def replace(obj: T, /, **changes: Any) -> T:
-    """A copy of ``obj`` with some fields changed; works on frozen classes.
+    """A new instance like ``obj`` with some fields changed, built by the class's ``__init__``.
 
-    Differs from ``dataclasses.replace``: it does not call ``__init__`` (so it
-    works with a custom ``__init__``, inside ``jit``, and on ``init=False``
-    fields), but it does apply the changed fields' converters and check that
-    new static values are hashable. Unknown names raise a ``TypeError``.
+    Same semantics as ``dataclasses.replace``: converters, ``__post_init__``
+    validation and derived ``init=False`` fields run again, and
+    ``functools.cached_property`` caches start empty. Differs in its errors:
+    an unknown name, an ``init=False`` field, or a class whose ``__init__``
+    does not take its fields raise a ``TypeError`` that points to
+    ``pytreeclass.tree_at``, the validation-free update (which also works
+    inside ``jit``).
 
     Example:
         >>> import pytreeclass as ptc
         >>> @ptc.pytree_dataclass
         ... class Step:
         ...     count: int
+        ...     def __post_init__(self):
+        ...         if self.count < 0:
+        ...             raise ValueError("count must be >= 0")
         >>> ptc.replace(Step(1), count=2)
         Step(count=2)
     """
     spec = spec_of(obj, "replace()")
-    unknown = sorted(set(changes) - set(spec.field_names))
+    cls = spec.cls.__qualname__
+    unknown = sorted(set(changes) - set(spec.field_names) - _init_var_names(spec.cls))
     if unknown:
         raise TypeError(
-            f"replace(): {spec.cls.__qualname__} has no field(s) {', '.join(map(repr, unknown))}; "
+            f"replace(): {cls} has no field(s) {', '.join(map(repr, unknown))}; "
             f"its fields are {', '.join(spec.field_names)}."
         )
-    by_name = {f.name: f for f in dataclasses.fields(spec.cls)}
-    new = object.__new__(type(obj))
-    new.__dict__.update(obj.__dict__)
-    for name, value in changes.items():
-        convert = converter_of(by_name[name])
-        new.__dict__[name] = value if convert is None else convert(value)
-    check_static_hashable(spec, new, tuple(n for n in changes if n in spec.static_names))
-    return new
+    derived = [name for name in changes if name in spec.field_names_set]
+    derived = [name for name in derived if name not in spec.init_field_names]
+    if derived:
+        raise TypeError(
+            f"replace(): {cls}.{derived[0]} is an init=False field, which __init__ "
+            f"computes, so replace() cannot set it. To set it without running "
+            f"__init__, use pytreeclass.tree_at(lambda obj: obj.{derived[0]}, obj, value)."
+        )
+    if not spec.init_is_generated:
+        _check_init_takes_fields(spec, obj, changes)
+    return dataclasses.replace(obj, **changes)  # type: ignore[type-var]
+
+
+def _init_var_names(cls: type) -> set[str]:
+    table = cls.__dataclass_fields__  # type: ignore[attr-defined]
+    return {name for name, f in table.items() if f._field_type is dataclasses._FIELD_INITVAR}  # type: ignore[attr-defined]
+
+
+def _check_init_takes_fields(spec: ClassSpec, obj: Any, changes: dict[str, Any]) -> None:
+    arguments = {name: None for name in spec.init_field_names}
+    try:
+        inspect.signature(spec.user_init).bind(obj, **arguments, **changes)
+    except TypeError as error:
+        raise TypeError(
+            f"replace(): {spec.cls.__qualname__} has a custom __init__ that does not take "
+            f"its fields as keyword arguments ({error}), so replace() cannot rebuild it. "
+            f"Use pytreeclass.tree_at(lambda obj: obj.<field>, obj, value), which "
+            f"updates fields without running __init__."
+        ) from None

@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["field", "fields", "is_static", "converter_of"]
+from ._registry import is_pytree_dataclass
 
 # The metadata key under which ``field(converter=...)`` stores its converter.
 _CONVERTER_KEY = "pytreeclass.converter"
@@ -39,9 +39,10 @@ def field(
       hashed and compared by JAX, and is never traced. Its value must be
       hashable (checked when an instance is built).
     - ``converter`` is applied to the value given to the constructor (and to
-      the default) before ``__post_init__`` runs, and to values passed to
+      the default) before ``__post_init__`` runs, so also by
       ``pytreeclass.replace``. It is *not* applied when JAX rebuilds an
-      instance from its leaves, where the leaves may be tracers or ``None``.
+      instance from its leaves, where the leaves may be tracers or ``None``,
+      nor by ``tree_at``.
 
     Example:
         >>> import jax.numpy as jnp
@@ -99,8 +100,6 @@ def fields(cls_or_obj: Any) -> tuple[dataclasses.Field[Any], ...]:
         >>> [f.name for f in ptc.fields(Point)]
         ['x', 'y']
     """
-    from ._dataclass import is_pytree_dataclass
-
     if not is_pytree_dataclass(cls_or_obj):
         raise TypeError(
             f"fields() expects a pytree dataclass or an instance of one, got "

@@ -9,25 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-import weakref
 from typing import Any
 
 from ._field import is_static
-
-__all__ = ["register_with_loaded_libraries", "register_flax_serialization", "decorated_classes"]
-
-_DECORATED: weakref.WeakSet[type] = weakref.WeakSet()
-
-
-def decorated_classes() -> list[type]:
-    """Every user pytree dataclass still alive, for registrations made after the fact
-    (pytreeclass's own transform wrappers are left out)."""
-    return [cls for cls in _DECORATED if not cls.__module__.startswith("pytreeclass.")]
+from ._rebuild import copy_with
+from ._registry import decorated_classes, is_pytree_dataclass
 
 
 def register_with_loaded_libraries(cls: type) -> None:
     """Called by the decorator for every new pytree dataclass."""
-    _DECORATED.add(cls)
     if "flax.serialization" in sys.modules:
         _register_flax(cls)
 
@@ -46,8 +36,6 @@ def register_flax_serialization(cls: type | None = None) -> None:
         >>> import pytreeclass as ptc
         >>> ptc.register_flax_serialization()
     """
-    from ._dataclass import is_pytree_dataclass
-
     if cls is not None and not is_pytree_dataclass(cls):
         raise TypeError(f"register_flax_serialization() expects a pytree dataclass, got {cls!r}.")
     for klass in [cls] if cls is not None else decorated_classes():
@@ -63,8 +51,6 @@ def _register_flax(cls: type) -> None:
         return {name: serialization.to_state_dict(getattr(obj, name)) for name in data_fields}
 
     def from_state_dict(target: Any, state: dict[str, Any]) -> Any:
-        from ._dataclass import replace
-
         state = dict(state)
         updates = {}
         for name in data_fields:
@@ -82,6 +68,6 @@ def _register_flax(cls: type) -> None:
                 f"Unknown field(s) {', '.join(map(repr, state))} in the state dict while "
                 f"restoring {cls.__qualname__} at path {serialization.current_path()!r}."
             )
-        return replace(target, **updates)
+        return copy_with(target, updates)  # restoring a state runs no __init__
 
     serialization.register_serialization_state(cls, to_state_dict, from_state_dict, override=True)

@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from ._registry import SPEC_ATTRIBUTE
+
 __all__ = ["pytree_repr", "summarize_array"]
 
 _WIDTH = 88
@@ -31,9 +33,9 @@ def _is_array_like(x: Any) -> bool:
 
 def _children(obj: Any) -> tuple[str, str, str, list[tuple[str, Any]]] | None:
     """(open, close, separator, [(label, value)]) for containers we lay out."""
-    from ._dataclass import is_pytree_dataclass
-
-    if is_pytree_dataclass(obj) and not isinstance(obj, type):
+    # ``hasattr`` rather than ``is_pytree_dataclass``: an instance of an
+    # undecorated subclass inherits this ``__repr__`` and must not recurse.
+    if hasattr(type(obj), SPEC_ATTRIBUTE) and not isinstance(obj, type):
         items = [(f.name, getattr(obj, f.name)) for f in dataclasses.fields(obj) if f.repr]
         return f"{type(obj).__name__}(", ")", "=", items
     if isinstance(obj, list):

@@ -9,9 +9,9 @@ import jax
 import numpy as np
 from jax.tree_util import GetAttrKey
 
-from ._dataclass import is_pytree_dataclass
 from ._field import is_static
 from ._filters import is_array
+from ._registry import is_pytree_dataclass
 
 __all__ = ["assert_roundtrip", "assert_trees_equal"]
 

@@ -9,9 +9,9 @@ from typing import Any
 import jax
 from jax.tree_util import DictKey, GetAttrKey, SequenceKey, keystr
 
-from ._dataclass import is_pytree_dataclass
 from ._field import is_static
 from ._filters import ARRAY_TYPES
+from ._registry import is_pytree_dataclass
 from ._repr import summarize_array
 
 __all__ = ["TraceLog"]

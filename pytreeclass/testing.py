@@ -40,9 +40,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._dataclass import is_pytree_dataclass
 from ._field import is_static
-from ._interop import decorated_classes
+from ._registry import decorated_classes, is_pytree_dataclass
 from ._roundtrip import assert_roundtrip, assert_trees_equal
 
 __all__ = ["instances", "register_strategies", "assert_roundtrip", "assert_trees_equal"]

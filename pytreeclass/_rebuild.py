@@ -1,0 +1,128 @@
+"""Rebuilding an instance from its leaves without running any ``__init__``.
+
+JAX's C++ dataclass node (``jax.tree_util.register_dataclass``) unflattens by
+calling ``cls(**fields)`` (jax issue 25486), that is through ``__new__`` *and*
+``__init__``: the class's own, plus whatever wraps it (jaxtyping's
+``@jaxtyped``, beartype, a user decorator). Under ``jit``, ``grad`` and
+``vmap`` the values met there are tracers, ``None`` or sentinels, so none of
+that may run.
+
+How the rebuild avoids it, while flatten stays on the C++ node:
+
+- the decorator registers one hidden metadata field, ``REBUILD_KEYWORD``,
+  whose value (``REBUILD_MARKER``) is a class attribute; so JAX passes it back
+  as a keyword on every unflatten, and never otherwise;
+- the decorator installs ``__new__``. Given the marker, it returns a blank
+  instance of a private subclass (the *rebuilder*); ``type.__call__`` then
+  runs the rebuilder's ``__init__``, which stores the fields and sets
+  ``__class__`` back to the user's class. A call without the marker goes to
+  the class's own ``__new__`` (or ``object.__new__``) and ``__init__``
+  untouched.
+
+The rebuilder is made as a blank class whose ``__bases__`` is then set to the
+user's class, so no ``__init_subclass__`` hook of the user's runs for it.
+
+All of this can go when JAX rebuilds dataclass nodes with ``__new__`` plus
+``setattr`` (the open jax PR 34317): then register the fields alone and
+delete this module. ``tests/test_rebuild.py`` pins the behaviour relied on.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from ._registry import SPEC_ATTRIBUTE, undecorated_subclass_error
+
+REBUILD_KEYWORD = "_pytreeclass_rebuild_"
+
+
+class _RebuildMarker:
+    """The hidden metadata value through which JAX's unflatten identifies itself.
+
+    It shows in every treedef of a pytree dataclass, so its repr says what it is.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<pytreeclass: rebuild without __init__>"
+
+    def __reduce__(self) -> str:
+        return "REBUILD_MARKER"
+
+
+REBUILD_MARKER = _RebuildMarker()
+
+
+class _Layout:
+    """A base with the instance layout of an ordinary class and no hooks; the
+    rebuilder starts from it, so that setting its ``__bases__`` is allowed."""
+
+
+def install_rebuild_new(cls: type) -> None:
+    """Give ``cls`` the ``__new__`` described in the module docstring."""
+    setattr(cls, REBUILD_KEYWORD, REBUILD_MARKER)
+    rebuilder = _rebuilder(cls)
+    user_new = _user_new(cls)
+    new_object = object.__new__
+
+    def __new__(klass: type, /, *args: Any, _pytreeclass_rebuild_: Any = None, **kwargs: Any):
+        if _pytreeclass_rebuild_ is not None:
+            return new_object(rebuilder)
+        if klass is not cls and SPEC_ATTRIBUTE not in klass.__dict__:
+            raise undecorated_subclass_error(cls, klass)
+        if user_new is None:
+            return new_object(klass)
+        return user_new(klass, *args, **kwargs)
+
+    __new__.__qualname__ = f"{cls.__qualname__}.__new__"
+    # ``inspect.signature(cls)`` reads an own ``__new__`` before ``__init__``:
+    # show it the signature the class had before this ``__new__`` existed.
+    __new__.__signature__ = _with_class_parameter(inspect.signature(cls))  # type: ignore[attr-defined]
+    __new__._pytreeclass_new_ = True  # type: ignore[attr-defined]
+    cls.__new__ = __new__  # type: ignore[assignment,method-assign]
+
+
+def _with_class_parameter(signature: inspect.Signature) -> inspect.Signature:
+    first = inspect.Parameter("cls", inspect.Parameter.POSITIONAL_ONLY)
+    return signature.replace(parameters=[first, *signature.parameters.values()])
+
+
+def _user_new(cls: type) -> Any:
+    """The first ``__new__`` up the MRO that is not ours, or ``None`` for ``object``'s."""
+    for klass in cls.__mro__:
+        new = klass.__dict__.get("__new__")
+        if new is None:
+            continue
+        new = getattr(new, "__func__", new)  # a staticmethod wrapping a plain function
+        if getattr(new, "_pytreeclass_new_", False):
+            continue
+        return None if new is object.__new__ else new
+    return None
+
+
+def _rebuilder(cls: type) -> type:
+    # ``object.__setattr__``: past a frozen or user ``__setattr__``. Adopting the
+    # fresh ``**fields`` dict as ``__dict__`` is cheaper than updating the empty
+    # one (measured with the alternatives in benchmarks/: see the CHANGELOG).
+    set_attribute = object.__setattr__
+
+    def __init__(self: Any, /, _pytreeclass_rebuild_: Any, **fields: Any) -> None:
+        set_attribute(self, "__dict__", fields)
+        set_attribute(self, "__class__", cls)
+
+    namespace = {"__init__": __init__, "__module__": cls.__module__}
+    rebuilder = type(cls)(cls.__name__, (_Layout,), namespace)
+    rebuilder.__bases__ = (cls,)
+    rebuilder.__qualname__ = f"{cls.__qualname__}.<rebuilder>"
+    return rebuilder
+
+
+def copy_with(obj: Any, changes: dict[str, Any]) -> Any:
+    """A copy of a pytree dataclass instance with some fields changed, built as
+    a rebuild is: no ``__new__``, ``__init__``, converter or check runs."""
+    spec = obj.__class__.__dict__[SPEC_ATTRIBUTE]
+    new = object.__new__(type(obj))
+    new.__dict__.update({name: obj.__dict__[name] for name in spec.field_names}, **changes)
+    return new
