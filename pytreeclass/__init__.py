@@ -7,8 +7,11 @@ from ._dataclass import replace as replace
 from ._field import field as field
 from ._field import fields as fields
 from ._filters import combine as combine
+from ._filters import filter as filter  # noqa: A004 - Equinox's name
 from ._filters import is_array as is_array
+from ._filters import is_array_like as is_array_like
 from ._filters import is_inexact_array as is_inexact_array
+from ._filters import is_inexact_array_like as is_inexact_array_like
 from ._filters import partition as partition
 from ._grad import filter_grad as filter_grad
 from ._grad import filter_value_and_grad as filter_value_and_grad

@@ -13,7 +13,7 @@ from typing import Any
 import jax
 import numpy as np
 
-__all__ = ["ARRAY_TYPES", "is_array", "is_inexact_array", "partition", "combine"]
+from ._dtypes import is_inexact_dtype
 
 #: What the filtered transforms trace: JAX arrays and tracers, numpy arrays
 #: and numpy scalars. Python numbers are *not* arrays here, on purpose.
@@ -40,13 +40,50 @@ def is_array(element: Any) -> bool:
 def is_inexact_array(element: Any) -> bool:
     """``True`` for arrays of floating or complex dtype: what gets differentiated.
 
+    Asks JAX's dtype lattice, so ``bfloat16``, ``float16`` and the ``float8``
+    family count (numpy's ``issubdtype`` says no for them); typed PRNG key
+    arrays are arrays but never inexact.
+
     Example:
         >>> import jax.numpy as jnp
         >>> import pytreeclass as ptc
         >>> ptc.is_inexact_array(jnp.ones(2)), ptc.is_inexact_array(jnp.arange(2))
         (True, False)
     """
-    return isinstance(element, ARRAY_TYPES) and np.issubdtype(element.dtype, np.inexact)
+    return isinstance(element, ARRAY_TYPES) and is_inexact_dtype(element.dtype)
+
+
+# What ``jnp.asarray`` takes as a value, as in Equinox.
+_ARRAY_LIKE_TYPES = (*ARRAY_TYPES, float, complex, bool, int)
+
+
+def is_array_like(element: Any) -> bool:
+    """``True`` for arrays, Python ``bool``/``int``/``float``/``complex``, and objects
+    with ``__jax_array__``: what ``jnp.asarray`` takes (Equinox's semantics).
+
+    Example:
+        >>> import pytreeclass as ptc
+        >>> ptc.is_array_like(1.0), ptc.is_array_like("a")
+        (True, False)
+    """
+    return isinstance(element, _ARRAY_LIKE_TYPES) or hasattr(element, "__jax_array__")
+
+
+def is_inexact_array_like(element: Any) -> bool:
+    """``True`` for inexact arrays (``bfloat16`` and ``float8`` included) and Python
+    ``float``/``complex`` (Equinox's semantics, with JAX's dtype lattice).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> import pytreeclass as ptc
+        >>> ptc.is_inexact_array_like(1.0), ptc.is_inexact_array_like(jnp.arange(2))
+        (True, False)
+    """
+    if hasattr(element, "__jax_array__"):
+        element = element.__jax_array__()
+    if isinstance(element, ARRAY_TYPES):
+        return is_inexact_dtype(element.dtype)
+    return isinstance(element, float | complex)
 
 
 def is_pytree_node(x: Any) -> bool:
@@ -63,6 +100,10 @@ def _filter_tree(filter_spec: Any, tree: Any, is_leaf: Callable[[Any], bool] | N
     """A tree of bools with the structure of ``tree``, from a prefix ``filter_spec``."""
 
     def expand(spec: Any, subtree: Any) -> Any:
+        if isinstance(spec, jax.core.Tracer):
+            raise ValueError(
+                "filter_spec leaves cannot be traced arrays; use Python bools or callables."
+            )
         if isinstance(spec, bool):
             return jax.tree_util.tree_map(lambda _: spec, subtree, is_leaf=is_leaf)
         if callable(spec):
@@ -96,6 +137,26 @@ def partition(
     kept = jax.tree_util.tree_map(lambda m, x: x if m else replace, mask, pytree)
     left = jax.tree_util.tree_map(lambda m, x: replace if m else x, mask, pytree)
     return kept, left
+
+
+def filter(  # noqa: A001 - Equinox's name
+    pytree: Any,
+    filter_spec: Any,
+    inverse: bool = False,
+    replace: Any = None,
+    is_leaf: Callable[[Any], bool] | None = None,
+) -> Any:
+    """``pytree`` with the leaves where ``filter_spec`` is false (true, if ``inverse``)
+    replaced by ``replace``: Equinox's ``filter``, on any pytree.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> import pytreeclass as ptc
+        >>> ptc.filter([jnp.ones(1), "relu", 3], ptc.is_array)
+        [Array([1.], dtype=float32), None, None]
+    """
+    kept, left = partition(pytree, filter_spec, replace=replace, is_leaf=is_leaf)
+    return left if inverse else kept
 
 
 def _is_none(x: Any) -> bool:

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 from ._dataclass import pytree_dataclass
 from ._field import field
 from ._filters import combine, is_inexact_array, partition
-from ._wrapper import FunctionWrapper, wrap
+from ._wrapper import FunctionWrapper, document_wrapper, wrap
 
 __all__ = ["filter_grad", "filter_value_and_grad"]
 
@@ -27,6 +27,7 @@ def _name(fun: Callable) -> str:
     return getattr(fun, "__qualname__", None) or type(fun).__qualname__
 
 
+@document_wrapper
 @pytree_dataclass
 class _GradWrapper(FunctionWrapper):
     has_aux: bool = field(static=True)

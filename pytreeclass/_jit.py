@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import itertools
 import sys
 import types
 import warnings
@@ -33,11 +32,14 @@ from typing import Any, Literal
 
 import jax
 
+from ._aot import Lowered
 from ._filters import is_pytree_node
+from ._paths import argument_label, parameter_names
 from ._static_key import (
     KNOWN_ARRAY_TYPES,
     SplitFirst,
     WithStatic,
+    abstract_key,
     is_array_type,
     rebuild_arguments,
     split_output,
@@ -63,10 +65,11 @@ class RetraceWarning(UserWarning):
 
 
 def _owner_and_self(fun: Callable) -> tuple[Callable, tuple]:
-    """Split ``fun`` into a plain function and the pytree it is bound to, if any.
+    """Split ``fun`` into the underlying function and the pytree it is bound to, if any.
 
     A bound method of a pytree, or a pytree with ``__call__``, has its arrays
-    traced: the pytree becomes the first argument of the underlying function.
+    traced: the pytree becomes the first argument of the underlying function,
+    which is shared by every instance (one cache for models of one structure).
     """
     if isinstance(fun, types.MethodType) and is_pytree_node(fun.__self__):
         return fun.__func__, (fun.__self__,)
@@ -75,6 +78,10 @@ def _owner_and_self(fun: Callable) -> tuple[Callable, tuple]:
     return fun, ()
 
 
+# The compile caches shared between wrappers, keyed weakly by their function. Only
+# callables whose type compares by identity are shared: equal-but-distinct ones
+# (bound methods of ordinary objects) would otherwise share an entry that points at
+# whichever of them came first, and dangles once it is collected.
 _SHARED: weakref.WeakKeyDictionary[Callable, dict[Any, _Compiled]] = weakref.WeakKeyDictionary()
 
 
@@ -86,16 +93,23 @@ class _Compiled:
     empty extra argument costs JAX's dispatch about a microsecond.
     """
 
-    def __init__(self, owner: Callable, donate: Donate, max_traces: int | None, jit_kwargs):
-        self.name = getattr(owner, "__qualname__", repr(owner))
-        self.log = TraceLog(_parameter_names(owner))
+    def __init__(self, owner: Callable, donate: Donate, max_traces, jit_kwargs, *, shared: bool):
+        self.name = _profile_name(owner)
+        self.log = TraceLog(parameter_names(owner))
         self.max_traces = max_traces
-        owner_ref = _reference(owner)
+        #: Warnings of traces that went over ``max_traces``, issued by the wrapper
+        #: once the call returns: outside the trace (a warning made an error must
+        #: not abort it) and pointing at the caller's line.
+        self.pending_warnings: list[str] = []
+        # A shared entry must not keep ``owner`` alive; an unshared one is owned
+        # by its wrapper, which holds ``owner`` anyway.
+        owner_ref: Callable[[], Any] = weakref.ref(owner) if shared else lambda: owner
 
         def run(dynamic: list, key: Any) -> Any:
             args, kwargs = rebuild_arguments(dynamic, key)
-            self._record_trace(args, kwargs)
-            return split_output(owner_ref()(*args, **kwargs))
+            out = owner_ref()(*args, **kwargs)
+            self._record_trace(args, kwargs)  # only a trace that did not raise counts
+            return split_output(out)
 
         if donate == "all-except-first":
 
@@ -109,7 +123,7 @@ class _Compiled:
                 return run(dynamic, key)
 
             options = {"static_argnums": 1, "donate_argnums": 0 if donate == "all" else ()}
-        traced.__name__ = getattr(owner, "__name__", "filter_jit")
+        traced.__name__ = traced.__qualname__ = self.name
         self.jitted = jax.jit(traced, **options, **jit_kwargs)
         # When every leaf is an array, filter_jit's semantics are plain jax.jit's,
         # and calling a jax.jit of the function on the arguments themselves skips
@@ -119,49 +133,45 @@ class _Compiled:
         if donate == "none":
 
             def direct(*args: Any, **kwargs: Any) -> Any:
+                out = owner_ref()(*args, **kwargs)
                 self._record_trace(args, kwargs)
-                return split_output(owner_ref()(*args, **kwargs))
+                return split_output(out)
 
-            direct.__name__ = traced.__name__
+            direct.__name__ = direct.__qualname__ = self.name
             self.direct = jax.jit(direct, **jit_kwargs)
 
     def _record_trace(self, args: tuple, kwargs: dict) -> None:
         self.log.record(args, kwargs)
         if self.max_traces is not None and self.log.count > self.max_traces:
-            warnings.warn(
+            self.pending_warnings.append(
                 f"filter_jit({self.name}) has traced {self.log.count} times "
-                f"(max_traces={self.max_traces}). {self.log.explain()}",
-                RetraceWarning,
-                stacklevel=2,
+                f"(max_traces={self.max_traces}). {self.log.explain()}"
             )
 
-
-def _reference(owner: Callable) -> Callable[[], Any]:
-    try:
-        return weakref.ref(owner)  # the shared cache must not keep ``owner`` alive
-    except TypeError:
-        return lambda: owner
+    def issue_warnings(self) -> None:
+        while self.pending_warnings:
+            # stacklevel 3: this method, the wrapper, then the caller's line.
+            warnings.warn(self.pending_warnings.pop(0), RetraceWarning, stacklevel=3)
 
 
 def _compiled_for(owner: Callable, donate: Donate, max_traces, jit_kwargs) -> _Compiled:
+    if type(owner).__eq__ is not object.__eq__:
+        return _Compiled(owner, donate, max_traces, jit_kwargs, shared=False)
     try:
         options = (donate, max_traces, tuple(sorted(jit_kwargs.items())))
         hash(options)
         per_owner = _SHARED.setdefault(owner, {})
     except TypeError:  # unhashable options or owner that cannot be weakly referenced
-        return _Compiled(owner, donate, max_traces, jit_kwargs)
+        return _Compiled(owner, donate, max_traces, jit_kwargs, shared=False)
     if options not in per_owner:
-        per_owner[options] = _Compiled(owner, donate, max_traces, jit_kwargs)
+        per_owner[options] = _Compiled(owner, donate, max_traces, jit_kwargs, shared=True)
     return per_owner[options]
 
 
-def _parameter_names(fun: Callable) -> tuple[str, ...]:
-    try:
-        parameters = inspect.signature(fun).parameters.values()
-    except (TypeError, ValueError):
-        return ()
-    positional = itertools.takewhile(lambda p: p.kind <= p.POSITIONAL_OR_KEYWORD, parameters)
-    return tuple(p.name for p in positional)
+def _profile_name(owner: Callable) -> str:
+    """``MLP.__call__`` or ``loss``: what profilers and ``jax.jit`` show."""
+    name = getattr(owner, "__qualname__", None) or getattr(owner, "__name__", None)
+    return (name or type(owner).__name__).rsplit("<locals>.", 1)[-1]
 
 
 def _binder(fun: Callable) -> tuple[int, int, Callable[[tuple, dict], tuple[tuple, dict]]]:
@@ -174,12 +184,11 @@ def _binder(fun: Callable) -> tuple[int, int, Callable[[tuple, dict], tuple[tupl
     kinds = [p.kind for p in signature.parameters.values()]
     n_positional = sum(kind <= inspect.Parameter.POSITIONAL_OR_KEYWORD for kind in kinds)
     takes_varargs = inspect.Parameter.VAR_POSITIONAL in kinds
-    required_keyword = any(
-        p.kind == p.KEYWORD_ONLY and p.default is p.empty for p in signature.parameters.values()
-    )
     lo, hi = n_positional, sys.maxsize if takes_varargs else n_positional
-    if required_keyword:
-        lo, hi = 1, 0  # always bind: the call must name a keyword argument
+    if inspect.Parameter.KEYWORD_ONLY in kinds:
+        # Always bind: keyword-only defaults must be filled in (``f(x)`` and
+        # ``f(x, k=<default>)`` share a trace), and required ones checked.
+        lo, hi = 1, 0
     name = getattr(fun, "__qualname__", "function")
 
     def bind(args: tuple, kwargs: dict) -> tuple[tuple, dict]:
@@ -200,8 +209,9 @@ def _unhashable_leaf_error(name: str, args: tuple, kwargs: dict, log: TraceLog) 
         try:
             hash(leaf)
         except TypeError:
+            label = argument_label(log.parameter_names, path)
             return TypeError(
-                f"filter_jit({name}): the argument {log.label(path)} is a "
+                f"filter_jit({name}): the argument {label} is a "
                 f"{type(leaf).__name__}, which is not hashable. Non-array leaves are "
                 f"static (part of the compile-cache key) and must be hashable. Pass it "
                 f"as a jax/numpy array to trace it, make it hashable (a tuple, a "
@@ -277,6 +287,8 @@ def _make_wrapper(fun: Callable, donate: Donate, max_traces, jit_kwargs) -> Call
     direct = compiled.direct
     flatten, all_arrays = jax.tree_util.tree_flatten, KNOWN_ARRAY_TYPES.issuperset
 
+    pending_warnings, issue_warnings = compiled.pending_warnings, compiled.issue_warnings
+
     # The hot path: keep it flat, every call here costs on each cached call.
     # (A pytree ``fun``'s ``__dict__`` holds its fields: not wrapper attributes.)
     @functools.wraps(fun, updated=() if bound_self else functools.WRAPPER_UPDATES)
@@ -298,13 +310,19 @@ def _make_wrapper(fun: Callable, donate: Donate, max_traces, jit_kwargs) -> Call
             if error is not None:
                 raise error from None
             raise
+        if pending_warnings:
+            issue_warnings()
         return out.rebuild() if type(out) is WithStatic else out
 
-    def lower(*args: Any, **kwargs: Any) -> Any:
+    def split(args: tuple, kwargs: dict, keyer: Callable = static_key) -> tuple[list, Any]:
         if bound_self:
             args = bound_self + args
         args, kwargs = bind(args, kwargs)
-        return call.lower(*static_key(*flatten((args, kwargs))))
+        return keyer(*flatten((args, kwargs)))
+
+    def lower(*args: Any, **kwargs: Any) -> Lowered:
+        dynamic, key = split(args, kwargs, abstract_key)
+        return Lowered(call.lower(dynamic, key), split, key, call, compiled.name)
 
     wrapper.lower = lower  # type: ignore[attr-defined]
     wrapper.trace_count = lambda: log.count  # type: ignore[attr-defined]

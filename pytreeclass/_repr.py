@@ -7,24 +7,10 @@ import reprlib
 import types
 from typing import Any
 
-import numpy as np
-
+from ._dtypes import summarize_array
 from ._registry import SPEC_ATTRIBUTE
 
-__all__ = ["pytree_repr", "summarize_array"]
-
 _WIDTH = 88
-_DTYPE_ABBREVIATIONS = {"float": "f", "int": "i", "uint": "u", "complex": "c", "bfloat": "bf"}
-
-
-def summarize_array(x: Any) -> str:
-    """``f32[3,4]`` for an array (or tracer) of dtype float32 and shape (3, 4)."""
-    name = np.dtype(x.dtype).name
-    for prefix, short in sorted(_DTYPE_ABBREVIATIONS.items(), key=lambda kv: -len(kv[0])):
-        if name.startswith(prefix) and name[len(prefix) :].isdigit():
-            name = short + name[len(prefix) :]
-            break
-    return f"{name}[{','.join(map(str, x.shape))}]"
 
 
 def _is_array_like(x: Any) -> bool:

@@ -8,8 +8,10 @@ different keys). Non-array *outputs* travel back inside the output treedef
 
 from __future__ import annotations
 
+import functools
 import itertools
 import operator
+import weakref
 from typing import Any
 
 import jax
@@ -18,35 +20,43 @@ from jax.tree_util import PyTreeDef
 
 from ._filters import ARRAY_TYPES
 
-__all__ = [
-    "KNOWN_ARRAY_TYPES",
-    "WithStatic",
-    "is_array_type",
-    "static_key",
-    "static_key_by_type",
-    "rebuild_arguments",
-    "split_output",
-    "SplitFirst",
-]
-
-
-# Traced by filter_jit: arrays, plus ``jax.ShapeDtypeStruct`` so that
-# ``.lower(jax.ShapeDtypeStruct(...))`` works as with ``jax.jit`` (calling with
-# one fails in JAX, as it should). ``is_array`` stays false for it.
-_TRACED_TYPES = (*ARRAY_TYPES, jax.ShapeDtypeStruct)
-
 
 class _IsArrayType(dict):
-    """``type -> bool`` memo: is a leaf of this type traced?"""
+    """``weakref.ref(type) -> bool`` memo: is a leaf of this type an array (traced)?
 
-    def __missing__(self, cls: type) -> bool:
-        result = self[cls] = issubclass(cls, _TRACED_TYPES)
+    Keyed by weak references, so that the memo keeps no leaf class alive;
+    ``weakref.ref(cls)`` returns the reference held here as a key, so a
+    lookup allocates nothing.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._cleanups: dict[weakref.ref, weakref.ref] = {}
+
+    def __missing__(self, ref: weakref.ref) -> bool:
+        cls: Any = ref()
+        result = self[ref] = issubclass(cls, ARRAY_TYPES)
         if result:
-            KNOWN_ARRAY_TYPES.add(cls)
+            KNOWN_ARRAY_TYPES.add(cls)  # array types are few and live for good
+        else:
+            self._cleanups[ref] = weakref.ref(cls, functools.partial(self._forget, ref))
         return result
 
+    def _forget(self, ref: weakref.ref, _: weakref.ref) -> None:
+        self.pop(ref, None)
+        self._cleanups.pop(ref, None)
 
-is_array_type = _IsArrayType().__getitem__
+
+_IS_ARRAY_TYPE = _IsArrayType()
+_lookup = _IS_ARRAY_TYPE.__getitem__
+_new_ref = weakref.ref
+
+
+def is_array_type(cls: type) -> bool:
+    """Whether leaves of type ``cls`` are traced (memoised)."""
+    return _lookup(_new_ref(cls))
+
+
 # The array types met so far. ``KNOWN_ARRAY_TYPES.issuperset(map(type, leaves))``
 # is the cheapest all-arrays test measured: one C loop, no intermediate tuple
 # (about half the cost of mapping ``is_array_type`` for an MLP's 33 leaves).
@@ -63,19 +73,63 @@ def static_key(leaves: list, treedef: PyTreeDef) -> tuple[list, Any]:
 
 def static_key_by_type(leaves: list, treedef: PyTreeDef) -> tuple[list, Any]:
     """``static_key`` without the known-types shortcut; learns new array types."""
-    flags = tuple(map(is_array_type, map(type, leaves)))
+    types = tuple(map(type, leaves))
+    flags = tuple(map(_lookup, map(_new_ref, types)))
     if False not in flags:
         return leaves, treedef
     statics = tuple(itertools.compress(leaves, map(operator.not_, flags)))
-    key = (treedef, flags, statics, tuple(map(type, statics)))
+    static_types = tuple(itertools.compress(types, map(operator.not_, flags)))
+    if float in static_types or complex in static_types:
+        statics = tuple(map(_exact, statics))
+    key = (treedef, flags, statics, static_types)
     return list(itertools.compress(leaves, flags)), key
+
+
+def abstract_key(leaves: list, treedef: PyTreeDef) -> tuple[list, Any]:
+    """``static_key`` for ``lower``: ``jax.ShapeDtypeStruct`` leaves stand for arrays."""
+    placeholders = [_ARRAY_PLACEHOLDER if type(x) is jax.ShapeDtypeStruct else x for x in leaves]
+    _, key = static_key(placeholders, treedef)
+    flags = key[1] if type(key) is not PyTreeDef else (True,) * len(leaves)
+    return list(itertools.compress(leaves, flags)), key
+
+
+class _ExactScalar:
+    """A static float or complex, keyed by its exact value: ``-0.0`` and ``0.0``
+    differ (``1/x`` does), and every NaN is the same key (``nan != nan`` would
+    retrace on each call and grow the cache)."""
+
+    __slots__ = ("bits", "value")
+
+    def __init__(self, value: float | complex):
+        self.value = value
+        if isinstance(value, complex):
+            self.bits: Any = (value.real.hex(), value.imag.hex())
+        else:
+            self.bits = value.hex()
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is _ExactScalar and self.bits == other.bits
+
+    def __hash__(self) -> int:
+        return hash(self.bits)
+
+    def __repr__(self) -> str:
+        return repr(self.value)
+
+
+def _exact(x: Any) -> Any:
+    return _ExactScalar(x) if type(x) is float or type(x) is complex else x
+
+
+def _value(x: Any) -> Any:
+    return x.value if type(x) is _ExactScalar else x
 
 
 def rebuild_arguments(dynamic: list, key: Any) -> Any:
     if type(key) is PyTreeDef:
         return key.unflatten(dynamic)
     treedef, flags, statics, _ = key
-    dynamic_iter, static_iter = iter(dynamic), iter(statics)
+    dynamic_iter, static_iter = iter(dynamic), iter(map(_value, statics))
     return treedef.unflatten([next(dynamic_iter if f else static_iter) for f in flags])
 
 

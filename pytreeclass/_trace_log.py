@@ -1,98 +1,103 @@
-"""Why did ``filter_jit`` retrace? A record of each trace's arguments, by key path."""
+"""Why did ``filter_jit`` retrace? A record of each trace's arguments, by key path.
+
+Every node of the arguments is described, not only the leaves: an array by
+dtype and shape, another leaf (or a pytree dataclass's static field) by a
+short repr, an inner node by its type. ``explain`` then lists the shallowest
+paths whose descriptions changed, so a structure change names the subtree
+that differs (``model.layers[2]: Linear -> Conv``), not two whole treedefs.
+"""
 
 from __future__ import annotations
 
-import dataclasses
 import reprlib
 from typing import Any
 
 import jax
-from jax.tree_util import DictKey, GetAttrKey, SequenceKey, keystr
+from jax.tree_util import GetAttrKey, SequenceKey
 
-from ._field import is_static
+from ._dtypes import summarize_array
 from ._filters import ARRAY_TYPES
-from ._registry import is_pytree_dataclass
-from ._repr import summarize_array
-
-__all__ = ["TraceLog"]
+from ._paths import argument_label
+from ._registry import SPEC_ATTRIBUTE
 
 _short_repr = reprlib.Repr()
 _short_repr.maxstring = 40
 _short_repr.maxother = 60
 
+Path = tuple[Any, ...]
+
 
 class TraceLog:
     """Counts traces and describes how the last one differs from the one before.
 
-    ``record`` runs only while JAX traces, so it may be slow; the cached call
-    path never touches it.
+    ``record`` runs only while JAX traces, and only for a trace that did not
+    raise, so it may be slow; the cached call path never touches it.
     """
 
     def __init__(self, parameter_names: tuple[str, ...]):
         self.parameter_names = parameter_names
         self.count = 0
-        self._previous: dict[str, str] | None = None
-        self._latest: dict[str, str] | None = None
+        self._previous: dict[Path, str] | None = None
+        self._latest: dict[Path, str] | None = None
 
     def record(self, args: tuple, kwargs: dict) -> None:
         self.count += 1
         self._previous = self._latest
         self._latest = {}
-        self._describe_tree((), (args, kwargs))
-        self._latest["(tree structure)"] = str(jax.tree_util.tree_structure((args, kwargs)))
-
-    def _describe_tree(self, prefix: tuple, tree: Any) -> None:
-        """Leaves by key path; a pytree dataclass's static fields count as leaves."""
-        assert self._latest is not None
-        flat = jax.tree_util.tree_flatten_with_path(tree, is_leaf=_is_nested_pytree_dataclass)[0]
-        for path, leaf in flat:
-            if not is_pytree_dataclass(leaf):
-                self._latest[self.label(prefix + path)] = _describe(leaf)
-                continue
-            for f in dataclasses.fields(leaf):
-                child_path = (*prefix, *path, GetAttrKey(f.name))
-                if is_static(f):
-                    self._latest[self.label(child_path)] = _describe(getattr(leaf, f.name))
-                else:
-                    self._describe_tree(child_path, getattr(leaf, f.name))
-
-    def label(self, path: tuple) -> str:
-        """``model.step`` for a path into the ``(args, kwargs)`` pair."""
-        where, key, rest = path[0], path[1], path[2:]
-        if where == SequenceKey(1) and isinstance(key, DictKey):
-            return f"{key.key}{keystr(rest)}"
-        index = key.idx if isinstance(key, SequenceKey) else -1
-        if 0 <= index < len(self.parameter_names):
-            return f"{self.parameter_names[index]}{keystr(rest)}"
-        return f"args[{index}]{keystr(rest)}"
+        for index, arg in enumerate(args):
+            _describe(self._latest, (SequenceKey(0), SequenceKey(index)), arg)
+        for name, value in kwargs.items():
+            _describe(self._latest, (SequenceKey(1), jax.tree_util.DictKey(name)), value)
 
     def explain(self) -> str | None:
         """Which argument paths changed between the last two traces, or ``None``."""
         if self._previous is None or self._latest is None:
             return None
         before, after = self._previous, self._latest
-        changes = [
-            f"{path}: {before.get(path, '(absent)')} -> {after.get(path, '(absent)')}"
-            for path in {**before, **after}
-            if before.get(path) != after.get(path) and path != "(tree structure)"
-        ]
-        if not changes and before["(tree structure)"] != after["(tree structure)"]:
-            changes = [
-                f"tree structure: {before['(tree structure)']} -> {after['(tree structure)']}"
-            ]
-        if not changes:
+        changed = {p for p in before.keys() | after.keys() if before.get(p) != after.get(p)}
+        shallowest = [p for p in changed if not any(p[:i] in changed for i in range(2, len(p)))]
+        if not shallowest:
             return (
                 "retraced with the same argument structure, types, shapes and static "
                 "values: an array's sharding, weak type or placement changed."
             )
-        return "; ".join(changes)
+        order = list(before) + [p for p in after if p not in before]
+        return "; ".join(
+            f"{argument_label(self.parameter_names, p)}: "
+            f"{before.get(p, '(absent)')} -> {after.get(p, '(absent)')}"
+            for p in sorted(shallowest, key=order.index)
+        )
 
 
-def _is_nested_pytree_dataclass(x: Any) -> bool:
-    return is_pytree_dataclass(x) and not isinstance(x, type)
+def _describe(out: dict[Path, str], path: Path, node: Any) -> None:
+    """Describe ``node`` and everything below it into ``out``, by key path."""
+    if isinstance(node, ARRAY_TYPES):
+        out[path] = summarize_array(node)
+        return
+    spec = getattr(type(node), SPEC_ATTRIBUTE, None)
+    if spec is not None and not isinstance(node, type):
+        out[path] = type(node).__qualname__
+        for name in spec.field_names:
+            value, child = node.__dict__[name], (*path, GetAttrKey(name))
+            if name in spec.static_names:
+                out[child] = _short_repr.repr(value)
+            else:
+                _describe(out, child, value)
+        return
+    children = jax.tree_util.tree_flatten_with_path(node, is_leaf=lambda x: x is not node)[0]
+    if children == [((), node)]:  # a leaf
+        out[path] = _short_repr.repr(node)
+        return
+    out[path] = _node_name(node)
+    for key, child in children:
+        _describe(out, (*path, *key), child)
 
 
-def _describe(leaf: Any) -> str:
-    if isinstance(leaf, ARRAY_TYPES):
-        return summarize_array(leaf)
-    return _short_repr.repr(leaf)
+def _node_name(node: Any) -> str:
+    """An inner node's type, with its auxiliary data when that is not just its keys."""
+    name = type(node).__qualname__
+    if isinstance(node, list | tuple | dict) or node is None:
+        return name
+    one_level: Any = jax.tree_util.tree_structure(node, is_leaf=lambda x: x is not node)
+    aux = one_level.node_data()  # the stubs lack node_data
+    return f"{name}{_short_repr.repr(aux[1])}" if aux and aux[1] is not None else name

@@ -10,10 +10,9 @@ import jax.numpy as jnp
 
 from ._dataclass import pytree_dataclass
 from ._field import field
-from ._filters import is_array
-from ._wrapper import FunctionWrapper, wrap
-
-__all__ = ["filter_vmap"]
+from ._filters import is_array, is_array_like
+from ._paths import argument_label, parameter_names
+from ._wrapper import FunctionWrapper, document_wrapper, wrap
 
 
 def _map_arrays_on_axis_0(leaf: Any) -> int | None:
@@ -55,14 +54,20 @@ class _AxisSpec:
         return repr(self.tree)
 
 
-def _leaf_axes(spec_tree: Any, tree: Any, what: str) -> list[int | None]:
-    """One axis (or ``None``) per leaf of ``tree``, from a prefix tree of specs."""
+def _leaf_axes(spec_tree: Any, tree: Any, what: str, explicit_ints: str = "arrays") -> list:
+    """One axis (or ``None``) per leaf of ``tree``, from a prefix tree of specs.
+
+    A callable spec decides per array leaf. An ``int`` applies to the array
+    leaves; for ``out_axes`` (``explicit_ints="array-likes"``) also to Python
+    numbers, which ``jax.vmap`` then broadcasts, as Equinox does.
+    """
+    takes_int = is_array if explicit_ints == "arrays" else is_array_like
 
     def expand(spec: Any, subtree: Any) -> _Axes:
         leaves = jax.tree_util.tree_leaves(subtree)
         if callable(spec):
             return _Axes(spec(leaf) if is_array(leaf) else None for leaf in leaves)
-        return _Axes(spec if is_array(leaf) else None for leaf in leaves)
+        return _Axes(spec if takes_int(leaf) else None for leaf in leaves)
 
     try:
         expanded = jax.tree_util.tree_map(expand, spec_tree, tree, is_leaf=_is_none)
@@ -74,6 +79,61 @@ def _leaf_axes(spec_tree: Any, tree: Any, what: str) -> list[int | None]:
     return [axis for axes in flat for axis in axes]
 
 
+def _named_in_axes(fun: Callable, in_axes: dict, args: tuple) -> tuple:
+    """``in_axes=dict(x=0)`` as a tuple over the positional arguments (Equinox's rule:
+    a parameter that is not named gets the default)."""
+    names = parameter_names(fun)
+    unknown = sorted(set(in_axes) - set(names[: len(args)]))
+    if unknown:
+        raise ValueError(
+            f"filter_vmap({_name(fun)}): in_axes names {', '.join(map(repr, unknown))}, which "
+            f"{'is' if len(unknown) == 1 else 'are'} not among the positional arguments "
+            f"passed ({', '.join(names[: len(args)]) or 'none'}). Pass it positionally, or "
+            f"key in_axes by one of those names."
+        )
+    return tuple(in_axes.get(name, _map_arrays_on_axis_0) for name in names[: len(args)])
+
+
+def _name(fun: Callable) -> str:
+    return getattr(fun, "__qualname__", None) or type(fun).__qualname__
+
+
+def _check_batch_sizes(
+    fun: Callable, paths: list, leaves: list, axes: list, axis_size: int | None
+) -> None:
+    """Name the argument paths when mapped axes are out of range or disagree in size,
+    instead of JAX's ``dynamic[0]``-style internal names."""
+    sizes: dict[int, list[Any]] = {}
+    for path, leaf, axis in zip(paths, leaves, axes, strict=True):
+        if axis is None:
+            continue
+        ndim = len(leaf.shape)
+        if not -ndim <= axis < max(ndim, 1) or ndim == 0:
+            where = argument_label(parameter_names(fun), path)
+            raise ValueError(
+                f"filter_vmap({_name(fun)}): cannot map {where} over axis {axis}: it has "
+                f"shape {tuple(leaf.shape)}. Give it an in_axes entry within its rank, "
+                f"or None to broadcast it."
+            )
+        sizes.setdefault(leaf.shape[axis], []).append((path, axis))
+    if axis_size is not None and set(sizes) - {axis_size}:
+        sizes.setdefault(axis_size, []).append("axis_size")
+    if len(sizes) > 1:
+        names = parameter_names(fun)
+
+        def label(where: Any) -> str:
+            if where == "axis_size":
+                return where
+            return f"{argument_label(names, where[0])} (axis {where[1]})"
+
+        detail = "; ".join(f"size {n}: {', '.join(map(label, w))}" for n, w in sizes.items())
+        raise ValueError(
+            f"filter_vmap({_name(fun)}): the mapped axes have different sizes ({detail}). "
+            f"Map arguments of one batch size, or give in_axes=None to those to broadcast."
+        )
+
+
+@document_wrapper
 @pytree_dataclass
 class _VmapWrapper(FunctionWrapper):
     in_axes: _AxisSpec = field(static=True)
@@ -82,18 +142,23 @@ class _VmapWrapper(FunctionWrapper):
     axis_size: int | None = field(static=True)
 
     def __call__(self, /, *args: Any, **kwargs: Any) -> Any:
-        leaves, treedef = jax.tree_util.tree_flatten((args, kwargs))
+        flat, treedef = jax.tree_util.tree_flatten_with_path((args, kwargs))
+        paths, leaves = [p for p, _ in flat], [x for _, x in flat]
         in_axes = self.in_axes.tree
+        if isinstance(in_axes, dict):
+            in_axes = _named_in_axes(self.fun, in_axes, args)
         if isinstance(in_axes, list):
             in_axes = tuple(in_axes)
         if isinstance(in_axes, tuple) and len(in_axes) != len(args):
             raise ValueError(
-                f"filter_vmap: in_axes has {len(in_axes)} entries but the function got "
-                f"{len(args)} positional arguments; give one entry per argument."
+                f"filter_vmap({_name(self.fun)}): in_axes has {len(in_axes)} entries but "
+                f"the function got {len(args)} positional arguments; give one entry per "
+                f"argument."
             )
         axes = _leaf_axes(in_axes, args, "in_axes")
         axes += _leaf_axes(_map_arrays_on_axis_0, kwargs, "in_axes")
         mapped = [i for i, leaf in enumerate(leaves) if is_array(leaf)]
+        _check_batch_sizes(self.fun, paths, leaves, axes, self.axis_size)
         static_out: list[Any] = []
 
         def inner(dynamic: list) -> tuple[list, list]:
@@ -103,11 +168,11 @@ class _VmapWrapper(FunctionWrapper):
             inner_args, inner_kwargs = jax.tree_util.tree_unflatten(treedef, full)
             out = self.fun(*inner_args, **inner_kwargs)
             out_leaves, out_tree = jax.tree_util.tree_flatten(out)
-            out_axes = _leaf_axes(self.out_axes.tree, out, "out_axes")
+            out_axes = _leaf_axes(self.out_axes.tree, out, "out_axes", "array-likes")
             batched = [
                 (i, a)
                 for i, (x, a) in enumerate(zip(out_leaves, out_axes, strict=True))
-                if is_array(x)
+                if is_array(x) or a is not None
             ]
             static_out.append((out_tree, out_leaves, batched))
             return (

@@ -5,10 +5,16 @@ Where the function goes decides ``filter_jit``'s path. A plain function is
 arrays, and ``filter_jit`` calls ``jax.jit`` on it directly. A function that is
 itself a pytree (a model with ``__call__``) must be a *child*, so its arrays
 are traced: ``wrap`` picks the subclass with ``fun`` as a data field.
+
+One cache-identity rule follows: a method bound to a pytree is split into its
+plain function (static, shared by every instance) and the instance (a child,
+traced), so ``filter_jit(filter_grad(model.loss))`` traces once per model
+structure and its cache never holds a model.
 """
 
 from __future__ import annotations
 
+import types
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -16,14 +22,53 @@ from ._dataclass import pytree_dataclass
 from ._field import field
 from ._filters import is_pytree_node
 
-__all__ = ["FunctionWrapper", "wrap"]
-
 W = TypeVar("W", bound="FunctionWrapper")
 
 
 @pytree_dataclass
 class FunctionWrapper:
+    """A callable pytree around ``fun``; binds like a function when it is a class attribute."""
+
     fun: Callable = field(static=True)
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        # As a method decorator (``@filter_grad def __call__(self, x)``): ``self``
+        # becomes the first argument, and a child of the bound pytree.
+        if instance is None:
+            return self
+        return wrap(BoundMethod, self, "a method", instance=instance)
+
+    def __getattr__(self, name: str) -> Any:
+        # ``__name__``, ``__qualname__``, ``__module__``, ``__wrapped__``: the wrapped
+        # function's, as functools.wraps would give (fields cannot: they are the tree).
+        if name in _FORWARDED:
+            return self.fun if name == "__wrapped__" else getattr(self.fun, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+
+_FORWARDED = frozenset({"__name__", "__qualname__", "__module__", "__wrapped__"})
+_DOC = property(lambda self: getattr(self.fun, "__doc__", None))
+
+
+def document_wrapper(cls: type[W]) -> type[W]:
+    """Give a wrapper class a ``__doc__`` that reads its function's. (The class's
+    own ``__doc__``, which ``dataclasses`` fills in, would shadow ``__getattr__``.)"""
+    cls.__doc__ = _DOC  # type: ignore[assignment]
+    return cls
+
+
+document_wrapper(FunctionWrapper)
+
+
+@document_wrapper
+@pytree_dataclass
+class BoundMethod(FunctionWrapper):
+    """``fun`` bound to ``instance``, with ``instance`` a child of the tree (so traced)."""
+
+    instance: Any
+
+    def __call__(self, /, *args: Any, **kwargs: Any) -> Any:
+        return self.fun(self.instance, *args, **kwargs)
 
 
 _WITH_PYTREE_FUN: dict[type, type] = {}
@@ -35,14 +80,22 @@ def _with_pytree_fun(cls: type[W]) -> type[W]:
         namespace = {"__annotations__": {"fun": Callable}, "fun": field(), "__module__": __name__}
         subclass = type(f"{cls.__name__}OfPytree", (cls,), namespace)
         subclass.__qualname__ = subclass.__name__
-        _WITH_PYTREE_FUN[cls] = pytree_dataclass(subclass)
+        _WITH_PYTREE_FUN[cls] = document_wrapper(pytree_dataclass(subclass))
     return _WITH_PYTREE_FUN[cls]
+
+
+def split_bound_method(fun: Any) -> Any:
+    """``fun``, or a ``BoundMethod`` pytree when it is a method bound to a pytree."""
+    if isinstance(fun, types.MethodType) and is_pytree_node(fun.__self__):
+        return wrap(BoundMethod, fun.__func__, "a method", instance=fun.__self__)
+    return fun
 
 
 def wrap(cls: type[W], fun: Any, kind: str, **options: Any) -> W:
     """``cls(fun, **options)``, ``fun`` static unless it is a pytree (or unhashable)."""
     if not callable(fun):
         raise TypeError(f"{kind} expects a callable, got {fun!r}.")
+    fun = split_bound_method(fun)
     is_pytree = is_pytree_node(fun)
     try:
         hash(fun)

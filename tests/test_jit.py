@@ -351,3 +351,174 @@ def test_lower_accepts_shape_dtype_structs_like_jax_jit():
     lowered = f.lower(jax.ShapeDtypeStruct((3,), jnp.float32), "n")
     assert "3xf32" in lowered.as_text()
     assert not ptc.is_array(jax.ShapeDtypeStruct((3,), jnp.float32))
+
+
+# --- ahead of time ----------------------------------------------------------------------
+
+
+def test_lower_compile_is_called_with_the_functions_own_arguments():
+    f = ptc.filter_jit(lambda x, n, name: (x * n, name))
+    compiled = f.lower(jnp.ones(3), 4, "a").compile()
+    out, name = compiled(jnp.arange(3.0), 4, "a")
+    assert jnp.array_equal(out, jnp.arange(3.0) * 4) and name == "a"
+    assert compiled.cost_analysis() is not None
+    with pytest.raises(TypeError, match=r"static \(non-array\) values differ.*Lower it again"):
+        compiled(jnp.ones(3), 5, "a")
+
+
+def test_lower_compile_with_donation_of_all_but_the_first_argument():
+    f = ptc.filter_jit(lambda keep, give: keep + give, donate="all-except-first")
+    compiled = f.lower(jnp.ones(2), jnp.ones(2)).compile()
+    assert jnp.array_equal(compiled(jnp.ones(2), jnp.ones(2)), 2 * jnp.ones(2))
+
+
+def test_lower_compile_of_a_model_matches_equinox():
+    import equinox as eqx
+
+    @ptc.pytree_dataclass
+    class Scale:
+        factor: jax.Array
+
+        def __call__(self, x):
+            return self.factor * x
+
+    model, x = Scale(jnp.asarray(3.0)), jnp.ones(2)
+    ours = ptc.filter_jit(model).lower(x).compile()(x)
+    theirs = eqx.filter_jit(lambda m, x: m(x)).lower(model, x).compile()(model, x)
+    assert jnp.array_equal(ours, theirs)
+
+
+# --- trace accounting -------------------------------------------------------------------
+
+
+def test_a_trace_that_raised_is_not_counted():
+    @ptc.filter_jit
+    def f(x, fail):
+        if fail:
+            raise RuntimeError("boom")
+        return x
+
+    with pytest.raises(RuntimeError, match="boom"):
+        f(jnp.ones(1), True)
+    assert f.trace_count() == 0
+    f(jnp.ones(1), False)
+    assert f.trace_count() == 1
+
+
+def test_retrace_warning_as_error_keeps_the_explanation_true():
+    f = ptc.filter_jit(lambda x, n: x * n, max_traces=1)
+    f(jnp.ones(1), 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ptc.RetraceWarning)
+        with pytest.raises(ptc.RetraceWarning, match="n: 1 -> 2"):
+            f(jnp.ones(1), 2)
+        f(jnp.ones(1), 2)  # cached now: no second warning, no retrace
+    assert f.trace_count() == 2
+    assert f.explain_retrace() == "n: 1 -> 2"
+
+
+def test_retrace_warning_points_at_the_callers_line():
+    f = ptc.filter_jit(lambda x, n: x * n, max_traces=1)
+    f(jnp.ones(1), 1)
+    with pytest.warns(ptc.RetraceWarning) as record:
+        f(jnp.ones(1), 2)
+    assert record[0].filename == __file__
+
+
+def test_explain_retrace_names_only_the_subtree_whose_structure_changed():
+    @ptc.pytree_dataclass
+    class Layer:
+        w: jax.Array
+
+    @ptc.pytree_dataclass
+    class Other:
+        w: jax.Array
+
+    f = ptc.filter_jit(lambda model: model)
+    layers = tuple(Layer(jnp.ones(2)) for _ in range(50))
+    f({"layers": layers, "head": Layer(jnp.ones(1))})
+    f({"layers": layers, "head": Other(jnp.ones(1))})
+    explanation = f.explain_retrace()
+    assert "model['head']: " in explanation and "Layer -> " in explanation
+    assert "Other" in explanation and "layers" not in explanation
+    assert len(explanation) < 200
+
+
+# --- static float keys ------------------------------------------------------------------
+
+
+def test_negative_zero_is_a_different_static_value():
+    f = ptc.filter_jit(lambda x, d: x / d)
+    assert float(f(jnp.ones(()), 0.0)) == float("inf")
+    assert float(f(jnp.ones(()), -0.0)) == float("-inf")
+    assert f.trace_count() == 2
+
+
+def test_a_fresh_nan_hits_its_cache_entry():
+    f = ptc.filter_jit(lambda x, v: x)
+    for _ in range(3):
+        f(jnp.ones(()), float("nan"))
+    f(jnp.ones(()), complex(float("nan"), -0.0))
+    f(jnp.ones(()), complex(float("nan"), -0.0))
+    assert f.trace_count() == 2
+
+
+# --- smaller gaps -----------------------------------------------------------------------
+
+
+def test_shape_dtype_struct_outputs_come_back_as_equinox_returns_them():
+    import equinox as eqx
+
+    def describe(x):
+        return jax.ShapeDtypeStruct(x.shape, x.dtype), x
+
+    f = ptc.filter_jit(describe)
+    f.lower(jax.ShapeDtypeStruct((2,), jnp.float32))  # learns ShapeDtypeStruct as an input
+    struct, _ = f(jnp.ones(2))
+    assert struct == eqx.filter_jit(describe)(jnp.ones(2))[0]
+
+
+def test_keyword_only_defaults_share_a_trace():
+    @ptc.filter_jit
+    def f(x, *, k=3):
+        return x * k
+
+    f(jnp.ones(1))
+    f(jnp.ones(1), k=3)
+    assert f.trace_count() == 1
+
+
+def test_the_type_memo_keeps_no_leaf_class_alive():
+    import gc
+    import weakref
+
+    f = ptc.filter_jit(lambda x, tag: x)
+
+    def make():
+        class Tag:
+            def __hash__(self):
+                return 0
+
+            def __eq__(self, other):
+                return type(other) is type(self)
+
+        f(jnp.ones(1), Tag())
+        return weakref.ref(Tag)
+
+    ref = make()
+    f(jnp.ones(1), "flush the jit cache's last key")
+    jax.clear_caches()
+    gc.collect()
+    assert ref() is None
+
+
+def test_a_model_compiles_under_its_class_name():
+    @ptc.pytree_dataclass
+    class MLP:
+        w: jax.Array
+
+        def __call__(self, x):
+            return self.w * x
+
+    text = ptc.filter_jit(MLP(jnp.ones(2))).lower(jnp.ones(2)).as_text()
+    assert "jit_MLP.__call" in text  # JAX drops the trailing underscores

@@ -1,5 +1,6 @@
 """filter_vmap: arrays mapped, everything else broadcast; per-leaf axes."""
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -123,3 +124,54 @@ def test_wrapper_of_a_plain_function_adds_no_leaves():
 def test_in_axes_that_is_not_a_prefix_is_a_clear_error():
     with pytest.raises(ValueError, match="in_axes must be a prefix of the pytree it describes"):
         ptc.filter_vmap(lambda t: t, in_axes=({"a": 0, "b": 0},))({"a": jnp.ones(2)})
+
+
+# --- errors name the argument path -------------------------------------------------------
+
+
+def test_batch_size_mismatch_names_the_argument_paths():
+    @ptc.pytree_dataclass
+    class Layer:
+        weight: jax.Array
+
+    def apply(model, x):
+        return model["layers"][0].weight * x
+
+    model = {"layers": [Layer(jnp.ones(3))]}
+    with pytest.raises(ValueError, match=r"size 3: model\['layers'\]\[0\]\.weight.*size 4: x"):
+        ptc.filter_vmap(apply)(model, jnp.ones(4))
+
+
+def test_an_axis_out_of_range_names_the_argument_path():
+    with pytest.raises(ValueError, match=r"cannot map y over axis 2: it has shape \(3,\)"):
+        ptc.filter_vmap(lambda x, y: x + y, in_axes=(0, 2))(jnp.ones(3), jnp.ones(3))
+
+
+def test_axis_size_that_disagrees_with_the_arrays_is_named():
+    with pytest.raises(ValueError, match=r"size 3: x \(axis 0\); size 5: axis_size"):
+        ptc.filter_vmap(lambda x: x, axis_size=5)(jnp.ones(3))
+
+
+# --- Equinox's out_axes and in_axes=dict ---------------------------------------------------
+
+
+def test_explicit_int_out_axes_broadcasts_python_numbers_as_equinox_does():
+    ours = ptc.filter_vmap(lambda x: 1, out_axes=0, axis_size=5)(1)
+    theirs = eqx.filter_vmap(lambda x: 1, out_axes=0, axis_size=5)(1)
+    assert jnp.array_equal(ours, theirs) and ours.shape == (5,)
+    assert ptc.filter_vmap(lambda x: (x, "tag"))(jnp.ones(2))[1] == "tag"
+
+
+def test_in_axes_dict_keyed_by_parameter_name_matches_equinox():
+    def f(x, y, z):
+        return x * y + z
+
+    args = (jnp.ones((3, 2)), jnp.arange(2.0), jnp.ones((3, 2)))
+    ours = ptc.filter_vmap(f, in_axes=dict(y=None))(*args)
+    theirs = eqx.filter_vmap(f, in_axes=dict(y=None))(*args)
+    assert jnp.array_equal(ours, theirs)
+
+
+def test_in_axes_dict_with_an_unknown_name_says_which():
+    with pytest.raises(ValueError, match=r"in_axes names 'w'.*\(x\)"):
+        ptc.filter_vmap(lambda x: x, in_axes=dict(w=None))(jnp.ones(2))
