@@ -94,6 +94,14 @@ def dispatch_cases() -> dict[str, tuple[dict, tuple]]:
     model, x = mlp("pytreeclass", 16), jnp.ones(WIDTH)
     xs = jnp.ones((32, WIDTH))
     return {
+        "MLP-1 forward": (
+            {
+                "jax.jit": jax.jit(forward),
+                "ptc.filter_jit": ptc.filter_jit(forward),
+                "eqx.filter_jit": eqx.filter_jit(forward),
+            },
+            (mlp("pytreeclass", 1), x),
+        ),
         "identity, 1 array": (
             {
                 "jax.jit": jax.jit(identity),
