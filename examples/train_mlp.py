@@ -78,10 +78,11 @@ def train(steps: int, seed: int = 0) -> tuple[float, float]:
     def step(model: MLP, opt_state: optax.OptState, x: jax.Array, y: jax.Array):
         loss, grads = ptc.filter_value_and_grad(mse)(model, x, y)
         params, rest = ptc.partition(model, ptc.is_inexact_array)
-        updates, opt_state = optimizer.update(grads, opt_state, params)
+        updates, opt_state = optimizer.update(grads, opt_state, params)  # pyright: ignore[reportArgumentType]
         return ptc.combine(optax.apply_updates(params, updates), rest), opt_state, loss
 
     first = float(mse(model, x, y))
+    loss = jnp.asarray(first)
     for i in range(steps + 1):
         model, opt_state, loss = step(model, opt_state, x, y)
         if i % max(steps // 10, 1) == 0:
@@ -94,7 +95,7 @@ def train(steps: int, seed: int = 0) -> tuple[float, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--steps", type=int, default=300)
     args = parser.parse_args(argv)
     first, last = train(args.steps)

@@ -33,7 +33,7 @@ import dataclasses
 import functools
 import inspect
 from collections.abc import Callable
-from typing import Any, TypeVar, dataclass_transform, overload
+from typing import Any, TypeVar, cast, dataclass_transform, overload
 
 import jax
 
@@ -154,15 +154,14 @@ def _make_pytree_dataclass(cls: type[T], given: dict[str, bool]) -> type[T]:
         except (TypeError, ValueError) as error:
             raise type(error)(f"@pytree_dataclass on {cls.__qualname__}: {error}") from None
 
-    init_is_generated = (
-        not already_dataclass and "__init__" not in user_wrote and cls.__dataclass_params__.init  # type: ignore[attr-defined]
-    )
+    params = getattr(cls, "__dataclass_params__")  # noqa: B009 - set by dataclasses
+    init_is_generated = not already_dataclass and "__init__" not in user_wrote and params.init
     spec, early_converters = _class_spec(cls, init_is_generated)
-    cls.__init__ = make_init(spec, cls.__init__, early_converters)  # type: ignore[method-assign,misc]
+    cls.__init__ = make_init(spec, cls.__init__, early_converters)  # type: ignore[method-assign]
     if wants_repr:
-        cls.__repr__ = pytree_repr  # type: ignore[method-assign,assignment]
+        setattr(cls, "__repr__", pytree_repr)  # noqa: B010 - a method installed on the class
     if wants_eq:
-        cls.__eq__ = _tree_eq  # type: ignore[method-assign,assignment]
+        setattr(cls, "__eq__", _tree_eq)  # noqa: B010 - a method installed on the class
     install_rebuild_new(cls)
     register_spec(cls, spec)
     _register(cls)
@@ -297,12 +296,14 @@ def replace(obj: T, /, **changes: Any) -> T:
         )
     if not spec.init_is_generated:
         _check_init_takes_fields(spec, obj, changes)
-    return dataclasses.replace(obj, **changes)  # type: ignore[type-var]
+    return cast(T, dataclasses.replace(cast(Any, obj), **changes))
 
 
 def _init_var_names(cls: type) -> set[str]:
     table = cls.__dataclass_fields__  # type: ignore[attr-defined]
-    return {name for name, f in table.items() if f._field_type is dataclasses._FIELD_INITVAR}  # type: ignore[attr-defined]
+    # ``_FIELD_INITVAR`` is private, but has marked InitVars since Python 3.7.
+    initvar = getattr(dataclasses, "_FIELD_INITVAR")  # noqa: B009
+    return {name for name, f in table.items() if f._field_type is initvar}
 
 
 def _check_init_takes_fields(spec: ClassSpec, obj: Any, changes: dict[str, Any]) -> None:

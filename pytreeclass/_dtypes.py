@@ -23,7 +23,7 @@ def is_inexact_dtype(dtype: Any) -> bool:
 
 def is_key_dtype(dtype: Any) -> bool:
     """A typed PRNG key dtype (``jax.random.key``), which numpy cannot interpret."""
-    return bool(jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key))
+    return bool(jnp.issubdtype(dtype, jax.dtypes.prng_key))
 
 
 def short_dtype_name(dtype: Any) -> str:

@@ -12,14 +12,15 @@ from typing import Any
 
 import jax
 import numpy as np
+from jax.core import Tracer
 
 from ._dtypes import is_inexact_dtype
 
 #: What the filtered transforms trace: JAX arrays and tracers, numpy arrays
 #: and numpy scalars. Python numbers are *not* arrays here, on purpose.
-#: ``jax.core.Tracer`` is listed because tracers are ``jax.Array`` instances
+#: ``Tracer`` is listed because tracers are ``jax.Array`` instances
 #: only through ``isinstance``, not ``issubclass``, and ``_jit`` memoises by type.
-ARRAY_TYPES = (jax.Array, jax.core.Tracer, np.ndarray, np.generic)
+ARRAY_TYPES = (jax.Array, Tracer, np.ndarray, np.generic)
 
 
 def is_array(element: Any) -> bool:
@@ -100,7 +101,7 @@ def _filter_tree(filter_spec: Any, tree: Any, is_leaf: Callable[[Any], bool] | N
     """A tree of bools with the structure of ``tree``, from a prefix ``filter_spec``."""
 
     def expand(spec: Any, subtree: Any) -> Any:
-        if isinstance(spec, jax.core.Tracer):
+        if isinstance(spec, Tracer):
             raise ValueError(
                 "filter_spec leaves cannot be traced arrays; use Python bools or callables."
             )

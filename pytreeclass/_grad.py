@@ -10,7 +10,7 @@ gradient of an all-array model takes its fastest path.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Concatenate, Literal, ParamSpec, TypeVar, overload
 
 import jax
 import jax.numpy as jnp
@@ -20,7 +20,9 @@ from ._field import field
 from ._filters import combine, is_inexact_array, partition
 from ._wrapper import FunctionWrapper, document_wrapper, wrap
 
-__all__ = ["filter_grad", "filter_value_and_grad"]
+P = ParamSpec("P")
+T = TypeVar("T")
+V = TypeVar("V")
 
 
 def _name(fun: Callable) -> str:
@@ -72,6 +74,25 @@ def _check_loss(kind: str, fun: Callable, out: Any, has_aux: bool) -> None:
         )
 
 
+# The gradient has the first argument's type (its non-inexact leaves are None).
+@overload
+def filter_grad(
+    fun: Callable[Concatenate[T, P], Any], *, has_aux: Literal[False] = False
+) -> Callable[Concatenate[T, P], T]: ...
+
+
+@overload
+def filter_grad(
+    fun: Callable[Concatenate[T, P], Any], *, has_aux: Literal[True]
+) -> Callable[Concatenate[T, P], tuple[T, Any]]: ...
+
+
+@overload
+def filter_grad(
+    fun: None = None, *, has_aux: bool = False
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]: ...
+
+
 def filter_grad(fun: Callable | None = None, *, has_aux: bool = False) -> Any:
     """Gradient with respect to the floating-point arrays of the first argument.
 
@@ -93,6 +114,18 @@ def filter_grad(fun: Callable | None = None, *, has_aux: bool = False) -> Any:
     if fun is None:
         return lambda f: filter_grad(f, has_aux=has_aux)
     return wrap(_GradWrapper, fun, "filter_grad", has_aux=has_aux, with_value=False)
+
+
+@overload
+def filter_value_and_grad(
+    fun: Callable[Concatenate[T, P], V], *, has_aux: bool = False
+) -> Callable[Concatenate[T, P], tuple[V, T]]: ...
+
+
+@overload
+def filter_value_and_grad(
+    fun: None = None, *, has_aux: bool = False
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]: ...
 
 
 def filter_value_and_grad(fun: Callable | None = None, *, has_aux: bool = False) -> Any:

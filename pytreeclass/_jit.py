@@ -28,7 +28,7 @@ import types
 import warnings
 import weakref
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, Literal, ParamSpec, Protocol, TypeVar, cast, overload
 
 import jax
 
@@ -48,9 +48,9 @@ from ._static_key import (
 )
 from ._trace_log import TraceLog
 
-__all__ = ["filter_jit", "RetraceWarning"]
-
 Donate = Literal["none", "all", "all-except-first"]
+P = ParamSpec("P")
+R = TypeVar("R", covariant=True)
 _DONATE_MODES = ("none", "all", "all-except-first")
 
 
@@ -103,7 +103,7 @@ class _Compiled:
         self.pending_warnings: list[str] = []
         # A shared entry must not keep ``owner`` alive; an unshared one is owned
         # by its wrapper, which holds ``owner`` anyway.
-        owner_ref: Callable[[], Any] = weakref.ref(owner) if shared else lambda: owner
+        owner_ref = cast(Callable[[], Any], weakref.ref(owner) if shared else lambda: owner)
 
         def run(dynamic: list, key: Any) -> Any:
             args, kwargs = rebuild_arguments(dynamic, key)
@@ -111,18 +111,15 @@ class _Compiled:
             self._record_trace(args, kwargs)  # only a trace that did not raise counts
             return split_output(out)
 
+        def traced_split(kept: list, donated: list, key: Any) -> Any:
+            return run([*kept, *donated], key)
+
+        traced: Callable[..., Any] = run
+        options: dict[str, Any] = {"static_argnums": 1}
         if donate == "all-except-first":
-
-            def traced(kept: list, donated: list, key: Any) -> Any:
-                return run([*kept, *donated], key)
-
-            options: dict[str, Any] = {"static_argnums": 2, "donate_argnums": 1}
-        else:
-
-            def traced(dynamic: list, key: Any) -> Any:  # type: ignore[misc]
-                return run(dynamic, key)
-
-            options = {"static_argnums": 1, "donate_argnums": 0 if donate == "all" else ()}
+            traced, options = traced_split, {"static_argnums": 2, "donate_argnums": 1}
+        elif donate == "all":
+            options["donate_argnums"] = 0
         traced.__name__ = traced.__qualname__ = self.name
         self.jitted = jax.jit(traced, **options, **jit_kwargs)
         # When every leaf is an array, filter_jit's semantics are plain jax.jit's,
@@ -223,6 +220,40 @@ def _unhashable_leaf_error(name: str, args: tuple, kwargs: dict, log: TraceLog) 
 # --- the public decorator -----------------------------------------------------------
 
 
+class JitFunction(Protocol[P, R]):
+    """What ``filter_jit`` returns, for type checkers: ``fun``'s parameters and result,
+    plus the retrace diagnostics and ahead-of-time lowering."""
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R: ...
+    def lower(self, *args: P.args, **kwargs: P.kwargs) -> Lowered: ...
+    def trace_count(self) -> int: ...
+    def explain_retrace(self) -> str | None: ...
+
+    # As a method decorator the wrapper binds like a function; ``self`` is then
+    # consumed, which ParamSpec cannot express, so the bound form is untyped.
+    def __get__(self, instance: Any, owner: Any = None) -> Any: ...
+
+
+@overload
+def filter_jit(
+    fun: Callable[P, R],
+    *,
+    donate: Donate = "none",
+    max_traces: int | None = None,
+    **jit_kwargs: Any,
+) -> JitFunction[P, R]: ...
+
+
+@overload
+def filter_jit(
+    fun: None = None,
+    *,
+    donate: Donate = "none",
+    max_traces: int | None = None,
+    **jit_kwargs: Any,
+) -> Callable[[Callable[P, R]], JitFunction[P, R]]: ...
+
+
 def filter_jit(
     fun: Callable | None = None,
     *,
@@ -304,7 +335,7 @@ def _make_wrapper(fun: Callable, donate: Donate, max_traces, jit_kwargs) -> Call
             else:
                 dynamic, key = static_key_by_type(leaves, treedef)  # learns new array types
                 use_direct = key is treedef and direct is not None
-                out = direct(*args, **kwargs) if use_direct else call(dynamic, key)
+                out = direct(*args, **kwargs) if use_direct else call(dynamic, key)  # pyright: ignore[reportOptionalCall]
         except (TypeError, ValueError):
             error = _unhashable_leaf_error(compiled.name, args, kwargs, log)
             if error is not None:
@@ -324,7 +355,8 @@ def _make_wrapper(fun: Callable, donate: Donate, max_traces, jit_kwargs) -> Call
         dynamic, key = split(args, kwargs, abstract_key)
         return Lowered(call.lower(dynamic, key), split, key, call, compiled.name)
 
-    wrapper.lower = lower  # type: ignore[attr-defined]
-    wrapper.trace_count = lambda: log.count  # type: ignore[attr-defined]
-    wrapper.explain_retrace = log.explain  # type: ignore[attr-defined]
+    extras: Any = wrapper
+    extras.lower = lower
+    extras.trace_count = lambda: log.count
+    extras.explain_retrace = log.explain
     return wrapper

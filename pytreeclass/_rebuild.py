@@ -80,8 +80,8 @@ def install_rebuild_new(cls: type) -> None:
     # ``inspect.signature(cls)`` reads an own ``__new__`` before ``__init__``:
     # show it the signature the class had before this ``__new__`` existed.
     __new__.__signature__ = _with_class_parameter(inspect.signature(cls))  # type: ignore[attr-defined]
-    __new__._pytreeclass_new_ = True  # type: ignore[attr-defined]
-    cls.__new__ = __new__  # type: ignore[assignment,method-assign]
+    setattr(__new__, "_pytreeclass_new_", True)  # noqa: B010 - a function attribute
+    cls.__new__ = __new__  # type: ignore[method-assign]
 
 
 def _with_class_parameter(signature: inspect.Signature) -> inspect.Signature:

@@ -13,8 +13,6 @@ from ._field import is_static
 from ._filters import is_array
 from ._registry import is_pytree_dataclass
 
-__all__ = ["assert_roundtrip", "assert_trees_equal"]
-
 
 def assert_trees_equal(expected: Any, actual: Any, path: str = "obj") -> None:
     """Raise ``AssertionError`` naming the first path where the two objects differ.

@@ -63,7 +63,7 @@ def is_array_type(cls: type) -> bool:
 KNOWN_ARRAY_TYPES: set[type] = set()
 
 
-def static_key(leaves: list, treedef: PyTreeDef) -> tuple[list, Any]:
+def static_key(leaves: list, treedef: Any) -> tuple[list, Any]:
     """Dynamic leaves, and the hashable key of everything else (just the
     treedef when every leaf is an array)."""
     if KNOWN_ARRAY_TYPES.issuperset(map(type, leaves)):
@@ -71,7 +71,7 @@ def static_key(leaves: list, treedef: PyTreeDef) -> tuple[list, Any]:
     return static_key_by_type(leaves, treedef)
 
 
-def static_key_by_type(leaves: list, treedef: PyTreeDef) -> tuple[list, Any]:
+def static_key_by_type(leaves: list, treedef: Any) -> tuple[list, Any]:
     """``static_key`` without the known-types shortcut; learns new array types."""
     types = tuple(map(type, leaves))
     flags = tuple(map(_lookup, map(_new_ref, types)))
@@ -85,7 +85,7 @@ def static_key_by_type(leaves: list, treedef: PyTreeDef) -> tuple[list, Any]:
     return list(itertools.compress(leaves, flags)), key
 
 
-def abstract_key(leaves: list, treedef: PyTreeDef) -> tuple[list, Any]:
+def abstract_key(leaves: list, treedef: Any) -> tuple[list, Any]:
     """``static_key`` for ``lower``: ``jax.ShapeDtypeStruct`` leaves stand for arrays."""
     placeholders = [_ARRAY_PLACEHOLDER if type(x) is jax.ShapeDtypeStruct else x for x in leaves]
     _, key = static_key(placeholders, treedef)
@@ -105,7 +105,7 @@ class _ExactScalar:
         if isinstance(value, complex):
             self.bits: Any = (value.real.hex(), value.imag.hex())
         else:
-            self.bits = value.hex()
+            self.bits = float(value).hex()
 
     def __eq__(self, other: object) -> bool:
         return type(other) is _ExactScalar and self.bits == other.bits

@@ -8,6 +8,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.core import Tracer
 
 from ._registry import is_pytree_dataclass
 
@@ -226,7 +227,7 @@ def tree_equal(
                 return False
             if equal is not True:
                 result = result & equal
-    if isinstance(result, jax.core.Tracer):
+    if isinstance(result, Tracer):
         return result
     return bool(result)
 

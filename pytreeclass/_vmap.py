@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
-from typing import Any
+from typing import Any, ParamSpec, TypeVar, overload
 
 import jax
 import jax.numpy as jnp
@@ -13,6 +13,9 @@ from ._field import field
 from ._filters import is_array, is_array_like
 from ._paths import argument_label, parameter_names
 from ._wrapper import FunctionWrapper, document_wrapper, wrap
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def _map_arrays_on_axis_0(leaf: Any) -> int | None:
@@ -197,6 +200,28 @@ class _VmapWrapper(FunctionWrapper):
                 value = next(mapped_iter)
                 out_leaves[i] = value if axis == 0 else jnp.moveaxis(value, 0, axis)
         return out_tree.unflatten(out_leaves)
+
+
+@overload
+def filter_vmap(
+    fun: Callable[P, R],
+    *,
+    in_axes: Any = ...,
+    out_axes: Any = ...,
+    axis_name: Hashable | None = None,
+    axis_size: int | None = None,
+) -> Callable[P, R]: ...
+
+
+@overload
+def filter_vmap(
+    fun: None = None,
+    *,
+    in_axes: Any = ...,
+    out_axes: Any = ...,
+    axis_name: Hashable | None = None,
+    axis_size: int | None = None,
+) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
 
 
 def filter_vmap(

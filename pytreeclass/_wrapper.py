@@ -53,7 +53,7 @@ _DOC = property(lambda self: getattr(self.fun, "__doc__", None))
 def document_wrapper(cls: type[W]) -> type[W]:
     """Give a wrapper class a ``__doc__`` that reads its function's. (The class's
     own ``__doc__``, which ``dataclasses`` fills in, would shadow ``__getattr__``.)"""
-    cls.__doc__ = _DOC  # type: ignore[assignment]
+    setattr(cls, "__doc__", _DOC)  # noqa: B010 - a property in place of the docstring
     return cls
 
 

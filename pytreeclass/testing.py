@@ -25,7 +25,7 @@ import dataclasses
 import inspect
 import types
 import typing
-from typing import Any
+from typing import Any, cast
 
 try:
     from hypothesis import strategies as st
@@ -58,7 +58,7 @@ class _CannotInferError(TypeError):
 def _numpy_arrays() -> st.SearchStrategy[np.ndarray]:
     def arrays_of(dtype: Any) -> st.SearchStrategy[np.ndarray]:
         elements = (
-            st.floats(-1e3, 1e3, width=np.dtype(dtype).itemsize * 8)
+            st.floats(-1e3, 1e3, width=cast(Any, np.dtype(dtype).itemsize * 8))
             if np.issubdtype(dtype, np.floating)
             else None
         )

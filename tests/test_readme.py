@@ -34,3 +34,10 @@ def test_readme_quickstart_commands_match_ci():
     assert len(commands) == 2
     ci = (README.parent / ".ci" / "run").read_text()
     assert commands[1] in ci
+
+
+def test_ci_tests_the_lowest_jax_that_pyproject_allows():
+    ci = (README.parent / ".ci" / "run").read_text()
+    pyproject = (README.parent / "pyproject.toml").read_text()
+    lowest = re.search(r"^LOWEST_JAX=(\S+)", ci, flags=re.MULTILINE).group(1)
+    assert f'"jax>={lowest}"' in pyproject
