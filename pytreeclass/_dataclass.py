@@ -40,7 +40,7 @@ import jax
 from ._construct import make_init
 from ._field import converter_of, field, is_static
 from ._interop import register_with_loaded_libraries
-from ._rebuild import REBUILD_KEYWORD, REBUILD_MARKER, install_rebuild_new
+from ._rebuild import REBUILD_KEYWORD, RebuildMarker, install_rebuild_new
 from ._registry import SPEC_ATTRIBUTE, ClassSpec, register_spec, spec_of
 from ._repr import pytree_repr
 from ._tree import tree_equal
@@ -238,7 +238,7 @@ def _register(cls: type) -> None:
         jax.tree_util.register_dataclass(cls, data_fields, meta_fields)
     finally:
         cls.__dataclass_fields__ = real_table  # type: ignore[attr-defined]
-    assert getattr(cls, REBUILD_KEYWORD) is REBUILD_MARKER
+    assert isinstance(cls.__dict__[REBUILD_KEYWORD], RebuildMarker)
 
 
 @dataclasses.dataclass
@@ -307,9 +307,9 @@ def _init_var_names(cls: type) -> set[str]:
 
 
 def _check_init_takes_fields(spec: ClassSpec, obj: Any, changes: dict[str, Any]) -> None:
-    arguments = {name: None for name in spec.init_field_names}
+    arguments = {**dict.fromkeys(spec.init_field_names), **changes}
     try:
-        inspect.signature(spec.user_init).bind(obj, **arguments, **changes)
+        inspect.signature(spec.user_init).bind(obj, **arguments)
     except TypeError as error:
         raise TypeError(
             f"replace(): {spec.cls.__qualname__} has a custom __init__ that does not take "

@@ -10,7 +10,7 @@ that may run.
 How the rebuild avoids it, while flatten stays on the C++ node:
 
 - the decorator registers one hidden metadata field, ``REBUILD_KEYWORD``,
-  whose value (``REBUILD_MARKER``) is a class attribute; so JAX passes it back
+  whose value (a per-class ``RebuildMarker``) is a class attribute; so JAX passes it back
   as a keyword on every unflatten, and never otherwise;
 - the decorator installs ``__new__``. Given the marker, it returns a blank
   instance of a private subclass (the *rebuilder*); ``type.__call__`` then
@@ -37,22 +37,31 @@ from ._registry import SPEC_ATTRIBUTE, undecorated_subclass_error
 REBUILD_KEYWORD = "_pytreeclass_rebuild_"
 
 
-class _RebuildMarker:
+class RebuildMarker:
     """The hidden metadata value through which JAX's unflatten identifies itself.
 
-    It shows in every treedef of a pytree dataclass, so its repr says what it is.
+    One per class, compared by identity. It shows in every treedef of a pytree
+    dataclass, so its repr says what it is. Being per class, it also keeps
+    treedefs of two classes with the same fields apart: JAX 0.10 compares
+    dataclass nodes by their fields and metadata only, so ``A(x)`` and ``B(x)``
+    had equal treedefs, and a jit cache could hand back an instance of the
+    wrong class (found by tests/test_class_fuzz.py).
     """
 
-    __slots__ = ()
+    __slots__ = ("cls",)
+
+    def __init__(self, cls: type):
+        self.cls = cls
 
     def __repr__(self) -> str:
         return "<pytreeclass: rebuild without __init__>"
 
-    def __reduce__(self) -> str:
-        return "REBUILD_MARKER"
+    def __reduce__(self) -> tuple[Any, tuple[type]]:
+        return _marker_of, (self.cls,)
 
 
-REBUILD_MARKER = _RebuildMarker()
+def _marker_of(cls: type) -> RebuildMarker:
+    return cls.__dict__[REBUILD_KEYWORD]
 
 
 class _Layout:
@@ -62,7 +71,7 @@ class _Layout:
 
 def install_rebuild_new(cls: type) -> None:
     """Give ``cls`` the ``__new__`` described in the module docstring."""
-    setattr(cls, REBUILD_KEYWORD, REBUILD_MARKER)
+    setattr(cls, REBUILD_KEYWORD, RebuildMarker(cls))
     rebuilder = _rebuilder(cls)
     user_new = _user_new(cls)
     new_object = object.__new__

@@ -183,13 +183,24 @@ class _VmapWrapper(FunctionWrapper):
                 [out_leaves[i] for i, a in batched if a is None],
             )
 
-        mapped_out, unmapped_out = jax.vmap(
-            inner,
-            in_axes=([axes[i] for i in mapped],),
-            out_axes=(0, None),
-            axis_name=self.axis_name,
-            axis_size=self.axis_size,
-        )([leaves[i] for i in mapped])
+        mapped_axes = [axes[i] for i in mapped]
+        if all(axis is None for axis in mapped_axes) and self.axis_size is None:
+            # Nothing to map over and no size: call once, as Equinox does.
+            mapped_out, unmapped_out = inner([leaves[i] for i in mapped])
+            if mapped_out:
+                raise ValueError(
+                    f"filter_vmap({_name(self.fun)}): no argument is mapped and axis_size "
+                    f"is not given, so the batch size of the outputs is unknown. Map an "
+                    f"argument, pass axis_size=, or give out_axes=None."
+                )
+        else:
+            mapped_out, unmapped_out = jax.vmap(
+                inner,
+                in_axes=(mapped_axes,),
+                out_axes=(0, None),
+                axis_name=self.axis_name,
+                axis_size=self.axis_size,
+            )([leaves[i] for i in mapped])
         out_tree, out_leaves, batched = static_out[-1]
         mapped_iter, unmapped_iter = iter(mapped_out), iter(unmapped_out)
         out_leaves = list(out_leaves)

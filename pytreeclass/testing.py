@@ -83,9 +83,9 @@ def _strategy_for(tp: Any, depth: int, static: bool, where: str) -> st.SearchStr
     if tp is bool:
         return st.booleans()
     if tp is int:
-        return st.integers(-(2**31), 2**31 - 1)
+        return st.integers()  # big ones too: assert_roundtrip must cope
     if tp is float:
-        return st.floats(allow_nan=False, allow_infinity=False, width=32)
+        return st.floats()  # NaN, infinities and 0.1 (not a float32) included
     if tp is str:
         return st.text(max_size=8)
     if origin is typing.Literal:
@@ -122,32 +122,61 @@ def _strategy_for(tp: Any, depth: int, static: bool, where: str) -> st.SearchStr
     raise _CannotInferError(f"{where}: cannot infer a strategy for the annotation {tp!r}")
 
 
-def _instances(cls: type, depth: int, overrides: dict[str, st.SearchStrategy]) -> st.SearchStrategy:
-    unknown = set(overrides) - {f.name for f in dataclasses.fields(cls)}
-    if unknown:
-        raise TypeError(
-            f"instances({cls.__qualname__}): no field(s) {sorted(unknown)} to override."
-        )
+def _init_parameters(cls: type) -> list[dataclasses.Field[Any]]:
+    """The dataclass fields ``__init__`` takes, ``InitVar`` pseudo-fields included."""
+    initvar = getattr(dataclasses, "_FIELD_INITVAR")  # noqa: B009 - private, stable since 3.7
+    table = cls.__dataclass_fields__  # type: ignore[attr-defined]
+    return [
+        f
+        for f in table.values()
+        if f.init and (f in dataclasses.fields(cls) or f._field_type is initvar)
+    ]
+
+
+def _field_hints(cls: type, names: list[str]) -> dict[str, Any]:
+    """Resolved annotations of the fields in ``names``; a field whose annotation
+    cannot be resolved raises, naming it and the override to pass."""
     try:
         hints = typing.get_type_hints(cls)
-    except NameError as error:
+    except NameError:
+        hints = {}
+    table = cls.__dataclass_fields__  # type: ignore[attr-defined]
+    for name in names:
+        if name not in hints:
+            if isinstance(table[name].type, str):
+                raise TypeError(
+                    f"instances({cls.__qualname__}): cannot resolve the annotation "
+                    f"{table[name].type!r} of field {name!r}; define the class at module "
+                    f"level, or pass a strategy for it: "
+                    f"instances({cls.__name__}, {name}=st.just(...))."
+                )
+            hints[name] = table[name].type
+    return {name: _unwrap_init_var(hints[name]) for name in names}
+
+
+def _unwrap_init_var(tp: Any) -> Any:
+    return tp.type if isinstance(tp, dataclasses.InitVar) else tp
+
+
+def _instances(cls: type, depth: int, overrides: dict[str, st.SearchStrategy]) -> st.SearchStrategy:
+    parameters = _init_parameters(cls)
+    unknown = set(overrides) - {f.name for f in parameters}
+    if unknown:
         raise TypeError(
-            f"instances({cls.__qualname__}): cannot resolve its annotations ({error}); "
-            f"define the class at module level or pass overrides for every field."
-        ) from None
-    init_fields = [f for f in dataclasses.fields(cls) if f.init]
-    parameters = inspect.signature(cls).parameters
-    if any(f.name not in parameters for f in init_fields):
+            f"instances({cls.__qualname__}): no field(s) {sorted(unknown)} to override; "
+            f"__init__ takes {', '.join(f.name for f in parameters) or 'none'}."
+        )
+    signature = inspect.signature(cls).parameters
+    if any(f.name not in signature for f in parameters):
         raise TypeError(
             f"instances({cls.__qualname__}): its __init__ does not take its fields by name; "
             f"build instances yourself, e.g. st.builds({cls.__name__}, ...)."
         )
-    strategies = {}
-    for f in init_fields:
+    inferred = [f for f in parameters if f.name not in overrides]
+    hints = _field_hints(cls, [f.name for f in inferred])
+    strategies = dict(overrides)
+    for f in inferred:
         where = f"{cls.__qualname__}.{f.name}"
-        if f.name in overrides:
-            strategies[f.name] = overrides[f.name]
-            continue
         try:
             strategies[f.name] = _strategy_for(hints[f.name], depth, is_static(f), where)
         except _CannotInferError as error:

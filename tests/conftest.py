@@ -1,4 +1,4 @@
-"""Strict JAX for every test, and hypothesis profiles (``dev``, ``ci``)."""
+"""Strict JAX for every test, and hypothesis profiles (``dev``, ``ci``, ``thorough``)."""
 
 import os
 
@@ -19,5 +19,9 @@ settings.register_profile(
 )
 settings.register_profile(
     "ci", max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+# For long runs: HYPOTHESIS_PROFILE=thorough python -m pytest tests/test_class_fuzz.py
+settings.register_profile(
+    "thorough", max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))

@@ -335,3 +335,28 @@ def test_converted_parameters_keep_their_place_and_defaults():
     m = Mixed(1.0)
     assert isinstance(m.b, jax.Array) and m.c == ()
     assert Mixed(1.0, c=[1]).c == (1,)
+
+
+def test_two_classes_with_the_same_fields_have_different_treedefs():
+    # JAX 0.10 compares dataclass nodes by fields and metadata only; the per-class
+    # marker keeps them apart, so no jit cache mixes them up (a fuzzer finding).
+    def make(name):
+        return ptc.pytree_dataclass(type(name, (), {"__annotations__": {"x": jax.Array}}))
+
+    A, B = make("A"), make("B")
+    assert jax.tree_util.tree_structure(A(1)) != jax.tree_util.tree_structure(B(1))
+    assert not ptc.tree_equal(A(jnp.ones(1)), B(jnp.ones(1)))
+
+
+def test_replace_on_a_custom_init_that_takes_the_fields_by_name():
+    # A fuzzer finding: naming a field in replace() used to break the signature check.
+    @ptc.pytree_dataclass
+    class Keyword:
+        x: jax.Array
+        y: int = 0
+
+        def __init__(self, **kwargs):
+            object.__setattr__(self, "x", kwargs["x"])
+            object.__setattr__(self, "y", kwargs.get("y", 0))
+
+    assert ptc.replace(Keyword(x=jnp.ones(1)), y=3).y == 3

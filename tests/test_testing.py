@@ -204,5 +204,78 @@ def test_unresolvable_annotation_is_a_clear_error():
     class Forward:
         x: "Undefined"  # noqa: F821 - the point of the test
 
-    with pytest.raises(TypeError, match=r"instances\(.*Forward\): cannot resolve its annotations"):
+    with pytest.raises(
+        TypeError, match=r"cannot resolve the annotation 'Undefined' of field 'x'.*x=st"
+    ):
         instances(Forward)
+
+
+# --- never cries wolf ---------------------------------------------------------------------
+
+
+@ptc.pytree_dataclass
+class Numbers:
+    ratio: float
+    count: int
+    key: jax.Array
+    tag: float = ptc.field(static=True, default=float("nan"))
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [
+        Numbers(0.1, 1, jax.random.key(0)),  # not a float32: jax.jit gives 0.10000000149
+        Numbers(float("nan"), 1, jax.random.key(0)),
+        Numbers(1.0, 2**70, jax.random.key(0)),  # jax.jit cannot take it: that check is left out
+        Numbers(complex(float("nan"), 1), -(2**40), jax.random.split(jax.random.key(0), 3)),
+    ],
+    ids=["0.1", "nan", "big int", "complex nan and keys"],
+)
+def test_assert_roundtrip_accepts_correct_objects(obj):
+    assert_roundtrip(obj)
+
+
+def test_assert_roundtrip_says_which_check_failed_and_where():
+    @ptc.pytree_dataclass
+    class Lossy:
+        x: jax.Array
+
+    broken = ptc.filter_jit(lambda o: ptc.tree_at(lambda m: m.x, o, o.x + 1))
+    with pytest.raises(AssertionError, match=r"^obj\.x: values differ"):
+        assert_trees_equal(Lossy(jnp.ones(2)), broken(Lossy(jnp.ones(2))), "obj")
+
+
+@ptc.pytree_dataclass
+class WithInitVar:
+    x: tuple = ptc.field(init=False)
+    scale: dataclasses.InitVar[int]
+
+    def __post_init__(self, scale):
+        object.__setattr__(self, "x", (scale, 2 * scale))
+
+
+@given(instances(WithInitVar))
+def test_instances_fill_init_vars_without_defaults(obj):
+    assert obj.x[1] == 2 * obj.x[0]
+    assert_roundtrip(obj)
+
+
+@given(instances(WithInitVar, scale=st.just(3)))
+def test_instances_take_an_override_for_an_init_var(obj):
+    assert obj.x == (3, 6)
+
+
+def test_following_the_errors_advice_works():
+    @ptc.pytree_dataclass
+    class Forward:
+        x: "Undefined"  # noqa: F821 - the point of the test
+        y: int = 0
+
+    with pytest.raises(TypeError, match=r"x=st\.just"):
+        instances(Forward)
+
+    @given(instances(Forward, x=st.just("given")))
+    def check(obj):
+        assert obj.x == "given"
+
+    check()

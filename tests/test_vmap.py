@@ -175,3 +175,11 @@ def test_in_axes_dict_keyed_by_parameter_name_matches_equinox():
 def test_in_axes_dict_with_an_unknown_name_says_which():
     with pytest.raises(ValueError, match=r"in_axes names 'w'.*\(x\)"):
         ptc.filter_vmap(lambda x: x, in_axes=dict(w=None))(jnp.ones(2))
+
+
+def test_nothing_to_map_calls_once_as_equinox_does():
+    # A fuzzer finding: an instance without arrays crashed inside jax.vmap.
+    ours = ptc.filter_vmap(lambda s: s + "!")("no arrays")
+    assert ours == eqx.filter_vmap(lambda s: s + "!")("no arrays") == "no arrays!"
+    with pytest.raises(ValueError, match="no argument is mapped and axis_size is not given"):
+        ptc.filter_vmap(lambda s: jnp.ones(2))("no arrays")
