@@ -35,7 +35,21 @@ def is_array(element: Any) -> bool:
         >>> ptc.is_array(jnp.ones(2)), ptc.is_array(np.float32(1)), ptc.is_array(1.0)
         (True, True, False)
     """
-    return isinstance(element, ARRAY_TYPES)
+    return isinstance(element, ARRAY_TYPES) or _is_typed_scalar(element)
+
+
+_PLAIN_NUMBERS = frozenset({int, float, complex, bool})
+
+
+def _is_typed_scalar(x: Any) -> bool:
+    """JAX's typed Python scalars (``TypedFloat`` and kin, a ``float`` with a
+    ``dtype``), which JAX hands to custom-derivative rules for a Python number
+    argument: values with a dtype, so arrays here (as in Equinox)."""
+    return (
+        isinstance(x, int | float | complex)
+        and type(x) not in _PLAIN_NUMBERS
+        and hasattr(x, "dtype")
+    )
 
 
 def is_inexact_array(element: Any) -> bool:
@@ -51,7 +65,7 @@ def is_inexact_array(element: Any) -> bool:
         >>> ptc.is_inexact_array(jnp.ones(2)), ptc.is_inexact_array(jnp.arange(2))
         (True, False)
     """
-    return isinstance(element, ARRAY_TYPES) and is_inexact_dtype(element.dtype)
+    return is_array(element) and is_inexact_dtype(element.dtype)
 
 
 # What ``jnp.asarray`` takes as a value, as in Equinox.
@@ -82,7 +96,7 @@ def is_inexact_array_like(element: Any) -> bool:
     """
     if hasattr(element, "__jax_array__"):
         element = element.__jax_array__()
-    if isinstance(element, ARRAY_TYPES):
+    if is_array(element):
         return is_inexact_dtype(element.dtype)
     return isinstance(element, float | complex)
 

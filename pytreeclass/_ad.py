@@ -1,0 +1,326 @@
+"""The rest of Equinox's filtered family: jvp, vjp, Jacobians, Hessian, checkpoint,
+eval_shape and closure conversion, on any pytree (ours, Equinox's, plain).
+
+The rule is the one ``filter_grad`` follows: inexact arrays are differentiated
+(or traced, or abstracted), every other leaf is held static and passed through.
+Non-array outputs travel back in a ``StaticBox``, a pytree node without
+leaves whose value rides in the treedef.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from ._dataclass import pytree_dataclass
+from ._field import field
+from ._filters import combine, is_array, is_inexact_array, partition
+from ._tree import tree_equal
+from ._wrapper import FunctionWrapper, document_wrapper, wrap
+
+
+class StaticBox:
+    """A pytree node with no leaves that carries ``value`` in its treedef.
+
+    Boxes compare by tree equality of their values (JAX compares the treedefs
+    of a custom rule's outputs with the function's), and hash by the values'
+    structure, so ``value`` need not be hashable.
+    """
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any):
+        self.value = value
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not StaticBox:
+            return NotImplemented
+        return self.value is other.value or tree_equal(self.value, other.value) is True
+
+    def __hash__(self) -> int:
+        return hash(jax.tree_util.tree_structure(self.value))
+
+
+jax.tree_util.register_pytree_node(StaticBox, lambda box: ((), box), lambda box, _: box)
+
+
+def _is_none(x: Any) -> bool:
+    return x is None
+
+
+def _split_output(out: Any) -> tuple[Any, StaticBox]:
+    dynamic, static = partition(out, is_array)
+    return dynamic, StaticBox(static)
+
+
+def _is_struct(x: Any) -> bool:
+    return is_array(x) or isinstance(x, jax.ShapeDtypeStruct)
+
+
+# --- forward and reverse mode -------------------------------------------------------
+
+
+def filter_jvp(
+    fn: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any], **kwargs: Any
+) -> tuple[Any, Any]:
+    """``(fn(*primals), tangent_out)``: ``jax.jvp`` where ``tangents`` is ``None``
+    wherever a primal leaf is not differentiated (Equinox's ``filter_jvp``).
+
+    Differs from ``jax.jvp``: primals may hold any leaves; a leaf whose tangent is
+    ``None`` is static. Output tangents are ``None`` for non-array and
+    non-inexact outputs; an inexact output that does not depend on the inputs
+    gets a zero tangent (Equinox gives ``None``: telling the two apart needs
+    JAX internals).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> import pytreeclass as ptc
+        >>> def f(x, tag):
+        ...     return x * 2, tag
+        >>> out, t = ptc.filter_jvp(f, (jnp.ones(2), "s"), (jnp.ones(2), None))
+        >>> t
+        (Array([2., 2.], dtype=float32), None)
+    """
+    structure = jax.tree_util.tree_structure(primals, is_leaf=_is_none)
+    if structure != jax.tree_util.tree_structure(tangents, is_leaf=_is_none):  # type: ignore[operator]
+        raise ValueError(
+            "filter_jvp: primals and tangents must have the same structure, with None "
+            "as the tangent of every leaf that is not differentiated."
+        )
+    static_primals, dynamic_primals = partition(
+        primals, jax.tree_util.tree_map(_is_none, tangents, is_leaf=_is_none)
+    )
+    flat_dynamic, treedef = jax.tree_util.tree_flatten(dynamic_primals)
+    flat_tangents = jax.tree_util.tree_leaves(tangents)
+
+    def flat_fn(*flat: Any) -> tuple[Any, tuple[Any, StaticBox]]:
+        dynamic = jax.tree_util.tree_unflatten(treedef, list(flat))
+        out = fn(*combine(dynamic, static_primals), **kwargs)
+        inexact, rest = partition(out, is_inexact_array)
+        return inexact, _split_output(rest)
+
+    inexact, tangent_out, (arrays, static) = jax.jvp(
+        flat_fn, flat_dynamic, flat_tangents, has_aux=True
+    )
+    return combine(inexact, arrays, static.value), tangent_out
+
+
+def filter_vjp(fun: Callable[..., Any], *primals: Any, has_aux: bool = False) -> Any:
+    """``(out, vjp_fn)`` (and ``aux``): ``jax.vjp`` over the inexact arrays of ``primals``.
+
+    Differs from ``jax.vjp``: primals and outputs may hold any leaves. ``vjp_fn``
+    takes cotangents for the inexact array outputs (``None`` elsewhere) and
+    returns cotangents shaped like ``filter(primals, is_inexact_array)``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> import pytreeclass as ptc
+        >>> out, vjp = ptc.filter_vjp(lambda x, tag: x * 3, jnp.ones(2), "tag")
+        >>> vjp(jnp.ones(2))
+        (Array([3., 3.], dtype=float32), None)
+    """
+    diff, nondiff = partition(primals, is_inexact_array)
+
+    def diff_fun(*diff_primals: Any) -> tuple[Any, tuple[Any, Any, StaticBox]]:
+        out = fun(*combine(diff_primals, nondiff))
+        out, aux = out if has_aux else (out, None)
+        diff_out, nondiff_out = partition(out, is_inexact_array)
+        return diff_out, (*_split_output(nondiff_out), StaticBox(aux))
+
+    diff_out, vjp_fn, (arrays, static, aux) = jax.vjp(diff_fun, *diff, has_aux=True)
+    out = combine(diff_out, arrays, static.value)
+    return (out, vjp_fn, aux.value) if has_aux else (out, vjp_fn)
+
+
+@document_wrapper
+@pytree_dataclass
+class _JacobianWrapper(FunctionWrapper):
+    has_aux: bool = field(static=True)
+    reverse: bool = field(static=True)
+
+    def __call__(self, x: Any, /, *args: Any, **kwargs: Any) -> Any:
+        diff_x, static_x = partition(x, is_inexact_array)
+
+        def of_diff(diff: Any) -> tuple[Any, StaticBox]:
+            out = self.fun(combine(diff, static_x), *args, **kwargs)
+            out, aux = out if self.has_aux else (out, None)
+            return out, StaticBox(aux)
+
+        jacobian = jax.jacrev if self.reverse else jax.jacfwd
+        out, aux = jacobian(of_diff, has_aux=True)(diff_x)
+        return (out, aux.value) if self.has_aux else out
+
+
+def filter_jacfwd(fun: Callable[..., Any], has_aux: bool = False) -> Callable[..., Any]:
+    """Forward-mode Jacobian with respect to the inexact arrays of the first argument.
+
+    Differs from ``jax.jacfwd``: the first argument may hold any leaves (the
+    others get no Jacobian, ``None`` in its structure); ``aux`` may hold any leaves.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> import pytreeclass as ptc
+        >>> ptc.filter_jacfwd(lambda p: p["w"] * 2)({"w": jnp.ones(2), "tag": "t"})["w"]
+        Array([[2., 0.],
+               [0., 2.]], dtype=float32)
+    """
+    return wrap(_JacobianWrapper, fun, "filter_jacfwd", has_aux=has_aux, reverse=False)
+
+
+def filter_jacrev(fun: Callable[..., Any], has_aux: bool = False) -> Callable[..., Any]:
+    """Reverse-mode Jacobian with respect to the inexact arrays of the first argument.
+
+    Differs from ``jax.jacrev`` as ``filter_jacfwd`` does from ``jax.jacfwd``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> import pytreeclass as ptc
+        >>> ptc.filter_jacrev(lambda x: x**2)(jnp.arange(2.0))
+        Array([[0., 0.],
+               [0., 2.]], dtype=float32)
+    """
+    return wrap(_JacobianWrapper, fun, "filter_jacrev", has_aux=has_aux, reverse=True)
+
+
+def filter_hessian(fun: Callable[..., Any], has_aux: bool = False) -> Callable[..., Any]:
+    """Hessian (``jacfwd`` of ``jacrev``) with respect to the first argument's inexact arrays.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> import pytreeclass as ptc
+        >>> ptc.filter_hessian(lambda x: jnp.sum(x**3))(jnp.ones(2))
+        Array([[6., 0.],
+               [0., 6.]], dtype=float32)
+    """
+    return filter_jacfwd(filter_jacrev(fun, has_aux=has_aux), has_aux=has_aux)
+
+
+# --- remat and abstract evaluation ----------------------------------------------------
+
+
+@document_wrapper
+@pytree_dataclass
+class _CheckpointWrapper(FunctionWrapper):
+    prevent_cse: bool = field(static=True)
+    policy: Callable[..., bool] | None = field(static=True)
+
+    def __call__(self, /, *args: Any, **kwargs: Any) -> Any:
+        dynamic, static = partition((args, kwargs), is_array)
+
+        @functools.partial(
+            jax.checkpoint, prevent_cse=self.prevent_cse, policy=self.policy, static_argnums=(0,)
+        )
+        def checkpointed(static_box: StaticBox, dynamic: Any) -> Any:
+            call_args, call_kwargs = combine(dynamic, static_box.value)
+            return _split_output(self.fun(*call_args, **call_kwargs))
+
+        out, static_out = checkpointed(StaticBox(static), dynamic)
+        return combine(out, static_out.value)
+
+
+def filter_checkpoint(
+    fun: Callable[..., Any] | None = None,
+    *,
+    prevent_cse: bool = True,
+    policy: Callable[..., bool] | None = None,
+) -> Any:
+    """``jax.checkpoint`` (rematerialisation) of a function of whole models.
+
+    Differs from ``jax.checkpoint``: arguments and outputs may hold any leaves;
+    non-array ones are static. Works as a method decorator.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> import pytreeclass as ptc
+        >>> layer = ptc.filter_checkpoint(lambda p, x: jnp.sin(p["w"] * x).sum())
+        >>> round(float(jax.grad(lambda w: layer({"w": w, "tag": "t"}, jnp.ones(2)))(1.0)), 4)
+        1.0806
+    """
+    if fun is None:
+        return functools.partial(filter_checkpoint, prevent_cse=prevent_cse, policy=policy)
+    return wrap(
+        _CheckpointWrapper, fun, "filter_checkpoint", prevent_cse=prevent_cse, policy=policy
+    )
+
+
+def filter_eval_shape(fun: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``fun(*args, **kwargs)`` evaluated abstractly: arrays come back as
+    ``jax.ShapeDtypeStruct``, everything else as it is.
+
+    Differs from ``jax.eval_shape``: ``fun`` (a model too), arguments and outputs
+    may hold any leaves; arguments may hold ``jax.ShapeDtypeStruct``. The usual
+    way to build a model without allocating it, e.g. to plan its sharding.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> import pytreeclass as ptc
+        >>> ptc.filter_eval_shape(lambda n, name: (jnp.zeros((n, 3)), name), 4, "w")
+        (ShapeDtypeStruct(shape=(4, 3), dtype=float32), 'w')
+    """
+    dynamic, static = partition((fun, args, kwargs), _is_struct)
+
+    def abstract(dynamic: Any) -> Any:
+        call, call_args, call_kwargs = combine(dynamic, static)
+        return _split_output(call(*call_args, **call_kwargs))
+
+    out, static_out = jax.eval_shape(abstract, dynamic)
+    return combine(out, static_out.value)
+
+
+# --- closure conversion ---------------------------------------------------------------
+
+
+@pytree_dataclass
+class _ClosureConverted:
+    """``fn`` with the arrays it closes over lifted into ``consts`` (children)."""
+
+    converted: Callable = field(static=True)
+    consts: tuple
+    in_dynamic: Any = field(static=True)  # a tuple of ShapeDtypeStructs and a treedef
+    in_static: StaticBox = field(static=True)  # (args, kwargs) may hold dicts
+    name: str = field(static=True)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        dynamic, static = partition((args, kwargs), _is_struct)
+        leaves, treedef = jax.tree_util.tree_flatten(dynamic)
+        shapes = tuple(jax.ShapeDtypeStruct(jnp.shape(x), jnp.result_type(x)) for x in leaves)
+        if (shapes, treedef) != self.in_dynamic or not tree_equal(static, self.in_static.value):
+            raise ValueError(
+                f"filter_closure_convert({self.name}): called with arguments whose "
+                f"structure, shapes, dtypes or static values differ from the example "
+                f"arguments it was converted with. Convert it again for these."
+            )
+        out, static_out = self.converted(leaves, *self.consts)
+        return combine(out, static_out.value)
+
+
+def filter_closure_convert(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``fn`` as a pytree whose children are the arrays it closes over.
+
+    As ``jax.closure_convert``, for use inside custom derivatives, where closed
+    over tracers must be explicit; arguments and outputs may hold any leaves.
+    The result is called with arguments like the example ``args``/``kwargs``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> import pytreeclass as ptc
+        >>> w = jnp.ones(2)
+        >>> f = ptc.filter_closure_convert(lambda x, tag: x * w, jnp.ones(2), "t")
+        >>> f(jnp.arange(2.0), "t")
+        Array([0., 1.], dtype=float32)
+    """
+    dynamic, static = partition((args, kwargs), _is_struct)
+    leaves, treedef = jax.tree_util.tree_flatten(dynamic)
+
+    def flat_fn(flat: list) -> Any:
+        call_args, call_kwargs = combine(jax.tree_util.tree_unflatten(treedef, flat), static)
+        return _split_output(fn(*call_args, **call_kwargs))
+
+    shapes = tuple(jax.ShapeDtypeStruct(jnp.shape(x), jnp.result_type(x)) for x in leaves)
+    converted, consts = jax.closure_convert(flat_fn, list(shapes))
+    name = getattr(fn, "__qualname__", type(fn).__qualname__)
+    return _ClosureConverted(converted, tuple(consts), (shapes, treedef), StaticBox(static), name)
