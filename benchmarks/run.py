@@ -77,6 +77,17 @@ def bench_construction(rounds: int, target_s: float) -> list[dict]:
     return rows
 
 
+def bench_eval_shape(rounds: int, target_s: float) -> list[dict]:
+    """Abstract evaluation of a 128-layer model's forward (baseline: jax.eval_shape)."""
+    model, x = mlp("pytreeclass", 128), jnp.ones(WIDTH)
+    fns = {
+        "jax.eval_shape": functools.partial(jax.eval_shape, forward, model, x),
+        "ptc.filter_eval_shape": functools.partial(ptc.filter_eval_shape, forward, model, x),
+        "eqx.filter_eval_shape": functools.partial(eqx.filter_eval_shape, forward, model, x),
+    }
+    return [{"case": "eval_shape MLP-128 forward", **compare(fns, rounds, target_s)}]
+
+
 def loss(model, x):
     return jnp.sum(model(x) ** 2)
 
@@ -231,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
             rounds, target_s
         ),
         "Cached-call dispatch (baseline: jax.jit)": bench_dispatch(rounds, target_s),
+        "Abstract evaluation (baseline: jax.eval_shape)": bench_eval_shape(rounds, target_s),
         "Mixed model, which jax.jit cannot take (baseline: ptc.filter_jit)": bench_mixed(
             rounds, target_s
         ),

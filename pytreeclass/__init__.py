@@ -29,6 +29,11 @@ from ._interop import register_flax_serialization as register_flax_serialization
 from ._jit import RetraceWarning as RetraceWarning
 from ._jit import filter_jit as filter_jit
 from ._registry import is_pytree_dataclass as is_pytree_dataclass
+from ._serialisation import tree_deserialise_leaves as tree_deserialise_leaves
+from ._serialisation import tree_serialise_leaves as tree_serialise_leaves
+from ._summary import SummaryRow as SummaryRow
+from ._summary import TreeSummary as TreeSummary
+from ._summary import tree_summary as tree_summary
 from ._tree import tree_at as tree_at
 from ._tree import tree_equal as tree_equal
 from ._vmap import filter_vmap as filter_vmap

@@ -19,6 +19,7 @@ import jax.numpy as jnp
 from ._dataclass import pytree_dataclass
 from ._field import field
 from ._filters import combine, is_array, is_inexact_array, partition
+from ._static_key import WithStatic, abstract_key, rebuild_arguments, split_output
 from ._tree import tree_equal
 from ._wrapper import FunctionWrapper, document_wrapper, wrap
 
@@ -254,6 +255,8 @@ def filter_eval_shape(fun: Callable[..., Any], *args: Any, **kwargs: Any) -> Any
     Differs from ``jax.eval_shape``: ``fun`` (a model too), arguments and outputs
     may hold any leaves; arguments may hold ``jax.ShapeDtypeStruct``. The usual
     way to build a model without allocating it, e.g. to plan its sharding.
+    Traces are cached like ``filter_jit``'s (same static values and shapes:
+    no retrace); Equinox traces on every call.
 
     Example:
         >>> import jax, jax.numpy as jnp
@@ -261,6 +264,27 @@ def filter_eval_shape(fun: Callable[..., Any], *args: Any, **kwargs: Any) -> Any
         >>> ptc.filter_eval_shape(lambda n, name: (jnp.zeros((n, 3)), name), 4, "w")
         (ShapeDtypeStruct(shape=(4, 3), dtype=float32), 'w')
     """
+    leaves, treedef = jax.tree_util.tree_flatten((fun, args, kwargs))
+    try:
+        dynamic, key = abstract_key(leaves, treedef)
+        hash(key)
+    except TypeError:  # an unhashable static leaf: no cache, trace this once
+        return _uncached_eval_shape(fun, args, kwargs)
+    out = _CACHED_EVAL_SHAPE.eval_shape(dynamic, key)
+    return out.rebuild() if type(out) is WithStatic else out
+
+
+def _evaluate(dynamic: list, key: Any) -> Any:
+    call, args, kwargs = rebuild_arguments(dynamic, key)
+    return split_output(call(*args, **kwargs))
+
+
+# One jit for every filter_eval_shape call: JAX caches its traces by the static
+# key (treedef, static leaves) and the avals, as for filter_jit.
+_CACHED_EVAL_SHAPE = jax.jit(_evaluate, static_argnums=1)
+
+
+def _uncached_eval_shape(fun: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
     dynamic, static = partition((fun, args, kwargs), _is_struct)
 
     def abstract(dynamic: Any) -> Any:

@@ -148,13 +148,24 @@ def _jax_jit_takes(leaf: Any) -> bool:
         return True
     if not isinstance(leaf, int | float | complex):
         return False
+    # JAX's default dtype for the Python type (int32/float32/complex64 unless x64),
+    # checked with numpy: JAX caches its conversions of Python scalars, so a second
+    # look at the same value through jnp.asarray would not warn again.
+    python_type = bool if isinstance(leaf, bool) else type(leaf).__mro__[-2]
+    dtype = jax.dtypes.canonicalize_dtype(_NUMPY_TYPE[python_type])
+    if isinstance(leaf, int) and python_type is int:
+        info = np.iinfo(dtype)
+        return bool(info.min <= leaf <= info.max)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         try:
-            jnp.asarray(leaf)
+            np.asarray(leaf, dtype=dtype)
         except (OverflowError, RuntimeWarning):
             return False
     return True
+
+
+_NUMPY_TYPE = {bool: np.bool_, int: np.int64, float: np.float64, complex: np.complex128}
 
 
 def _as_jax_makes_it(leaf: Any) -> Any:

@@ -279,3 +279,10 @@ def test_following_the_errors_advice_works():
         assert obj.x == "given"
 
     check()
+
+
+def test_assert_roundtrip_twice_on_a_float_just_beyond_float32():
+    # A fuzzer finding: JAX caches scalar conversions, so the overflow showed once only.
+    obj = Numbers(3.4028235677973366e38, 1, jax.random.key(0))
+    assert_roundtrip(obj)
+    assert_roundtrip(obj)
