@@ -81,18 +81,12 @@ def test_wrappers_keep_the_functions_metadata(transform):
     assert wrapped.__wrapped__ is loss
 
 
-def make_model():
-    @ptc.pytree_dataclass
-    class Model:
-        weight: jax.Array
+@ptc.pytree_dataclass
+class Model:
+    weight: jax.Array
 
-        def loss(self, x):
-            return jnp.sum(self.weight * x)
-
-    return Model
-
-
-Model = make_model()
+    def loss(self, x):
+        return jnp.sum(self.weight * x)
 
 
 BUILDS = {
