@@ -38,7 +38,7 @@ from typing import Any, TypeVar, cast, dataclass_transform, overload
 import jax
 
 from ._construct import make_init
-from ._field import converter_of, field, is_static
+from ._field import converter_of, field, init_var_fields, is_static
 from ._interop import register_with_loaded_libraries
 from ._rebuild import REBUILD_KEYWORD, RebuildMarker, install_rebuild_new
 from ._registry import SPEC_ATTRIBUTE, ClassSpec, register_spec, spec_of
@@ -280,7 +280,8 @@ def replace(obj: T, /, **changes: Any) -> T:
     """
     spec = spec_of(obj, "replace()")
     cls = spec.cls.__qualname__
-    unknown = sorted(set(changes) - set(spec.field_names) - _init_var_names(spec.cls))
+    init_vars = {f.name for f in init_var_fields(spec.cls)}
+    unknown = sorted(set(changes) - set(spec.field_names) - init_vars)
     if unknown:
         raise TypeError(
             f"replace(): {cls} has no field(s) {', '.join(map(repr, unknown))}; "
@@ -297,13 +298,6 @@ def replace(obj: T, /, **changes: Any) -> T:
     if not spec.init_is_generated:
         _check_init_takes_fields(spec, obj, changes)
     return cast(T, dataclasses.replace(cast(Any, obj), **changes))
-
-
-def _init_var_names(cls: type) -> set[str]:
-    table = cls.__dataclass_fields__  # type: ignore[attr-defined]
-    # ``_FIELD_INITVAR`` is private, but has marked InitVars since Python 3.7.
-    initvar = getattr(dataclasses, "_FIELD_INITVAR")  # noqa: B009
-    return {name for name, f in table.items() if f._field_type is initvar}
 
 
 def _check_init_takes_fields(spec: ClassSpec, obj: Any, changes: dict[str, Any]) -> None:

@@ -108,6 +108,14 @@ def fields(cls_or_obj: Any) -> tuple[dataclasses.Field[Any], ...]:
     return dataclasses.fields(cls_or_obj)
 
 
+def init_var_fields(cls: type) -> list[dataclasses.Field[Any]]:
+    """The ``InitVar`` pseudo-fields of a dataclass, which ``dataclasses.fields`` leaves out."""
+    # ``_FIELD_INITVAR`` is private, but has marked InitVars since Python 3.7.
+    initvar = getattr(dataclasses, "_FIELD_INITVAR")  # noqa: B009
+    table = cls.__dataclass_fields__  # type: ignore[attr-defined]
+    return [f for f in table.values() if f._field_type is initvar]
+
+
 def is_static(f: dataclasses.Field[Any]) -> bool:
     """Whether a dataclass field is static (treedef metadata, never traced)."""
     return bool(f.metadata.get("static", False))

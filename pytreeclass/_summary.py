@@ -9,7 +9,7 @@ import jax
 
 from ._dtypes import is_inexact_dtype, summarize_array
 from ._filters import is_array
-from ._registry import SPEC_ATTRIBUTE
+from ._paths import places
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,28 +60,14 @@ def tree_summary(tree: Any) -> TreeSummary:
         >>> [row.path for row in ptc.tree_summary([1.0, jnp.arange(2)]).rows]
         ['[0]', '[1]']
     """
-    rows = tuple(_rows((), tree))
+    rows = tuple(
+        _row(path, value, "static field" if kind == "static" else None)
+        for path, kind, value in places(tree)
+        if kind != "node"
+    )
     summary = TreeSummary(_table(rows))
     summary.rows = rows
     return summary
-
-
-def _rows(path: tuple, node: Any) -> Any:
-    spec = getattr(type(node), SPEC_ATTRIBUTE, None)
-    if spec is not None and not isinstance(node, type):
-        for name in spec.field_names:
-            child, value = (*path, jax.tree_util.GetAttrKey(name)), node.__dict__[name]
-            if name in spec.static_names:
-                yield _row(child, value, "static field")
-            else:
-                yield from _rows(child, value)
-        return
-    children = jax.tree_util.tree_flatten_with_path(node, is_leaf=lambda x: x is not node)[0]
-    if children == [((), node)]:
-        yield _row(path, node, None)
-        return
-    for key, child in children:
-        yield from _rows((*path, *key), child)
 
 
 def _row(path: tuple, leaf: Any, role: str | None) -> SummaryRow:

@@ -13,12 +13,12 @@ import reprlib
 from typing import Any
 
 import jax
-from jax.tree_util import GetAttrKey, SequenceKey
+from jax.tree_util import DictKey, SequenceKey
 
 from ._dtypes import summarize_array
 from ._filters import ARRAY_TYPES
-from ._paths import argument_label
-from ._registry import SPEC_ATTRIBUTE
+from ._paths import argument_label, places
+from ._registry import is_pytree_dataclass
 
 _short_repr = reprlib.Repr()
 _short_repr.maxstring = 40
@@ -44,10 +44,11 @@ class TraceLog:
         self.count += 1
         self._previous = self._latest
         self._latest = {}
-        for index, arg in enumerate(args):
-            _describe(self._latest, (SequenceKey(0), SequenceKey(index)), arg)
-        for name, value in kwargs.items():
-            _describe(self._latest, (SequenceKey(1), jax.tree_util.DictKey(name)), value)
+        roots = [((SequenceKey(0), SequenceKey(i)), arg) for i, arg in enumerate(args)]
+        roots += [((SequenceKey(1), DictKey(name)), value) for name, value in kwargs.items()]
+        for root, value in roots:
+            for path, kind, node in places(value, root):
+                self._latest[path] = _describe(kind, node)
 
     def explain(self) -> str | None:
         """Which argument paths changed between the last two traces, or ``None``."""
@@ -69,34 +70,17 @@ class TraceLog:
         )
 
 
-def _describe(out: dict[Path, str], path: Path, node: Any) -> None:
-    """Describe ``node`` and everything below it into ``out``, by key path."""
-    if isinstance(node, ARRAY_TYPES):
-        out[path] = summarize_array(node)
-        return
-    spec = getattr(type(node), SPEC_ATTRIBUTE, None)
-    if spec is not None and not isinstance(node, type):
-        out[path] = type(node).__qualname__
-        for name in spec.field_names:
-            value, child = node.__dict__[name], (*path, GetAttrKey(name))
-            if name in spec.static_names:
-                out[child] = _short_repr.repr(value)
-            else:
-                _describe(out, child, value)
-        return
-    children = jax.tree_util.tree_flatten_with_path(node, is_leaf=lambda x: x is not node)[0]
-    if children == [((), node)]:  # a leaf
-        out[path] = _short_repr.repr(node)
-        return
-    out[path] = _node_name(node)
-    for key, child in children:
-        _describe(out, (*path, *key), child)
+def _describe(kind: str, node: Any) -> str:
+    if kind == "node":
+        return _node_name(node)
+    return summarize_array(node) if isinstance(node, ARRAY_TYPES) else _short_repr.repr(node)
 
 
 def _node_name(node: Any) -> str:
-    """An inner node's type, with its auxiliary data when that is not just its keys."""
+    """An inner node's type, with its auxiliary data when that is not just its keys
+    (a pytree dataclass's static fields are places of their own)."""
     name = type(node).__qualname__
-    if isinstance(node, list | tuple | dict) or node is None:
+    if isinstance(node, list | tuple | dict) or node is None or is_pytree_dataclass(node):
         return name
     one_level: Any = jax.tree_util.tree_structure(node, is_leaf=lambda x: x is not node)
     aux = one_level.node_data()  # the stubs lack node_data

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.core import Tracer
 
-from ._registry import is_pytree_dataclass
+from ._paths import places
 
 _tree_util = jax.tree_util
 _MISSING: Any = object()
@@ -155,36 +155,21 @@ def _is_node_of(candidate: Any, tree: Any) -> bool:
 
 
 def _not_in_tree_message(node: Any, tree: Any) -> str:
-    path = _static_field_path(node, tree, ())
+    static_paths = (
+        path for path, kind, value in places(tree) if kind == "static" and value is node
+    )
+    path = next(static_paths, None)
     if path is not None:
         return (
-            f"tree_at(): `where` selected {path}, a static field: it is part of the "
-            f"treedef, not a node of the tree. Change it with pytreeclass.replace(...)."
+            f"tree_at(): `where` selected {_tree_util.keystr(path)}, a static field: it is "
+            f"part of the treedef, not a node of the tree. Change it with "
+            f"pytreeclass.replace(...)."
         )
     return (
         f"tree_at(): `where` selected {_short(node)}, which is not a node of the tree. "
         f"Select a field, element or key that holds a child (not a static field), or "
         f"pass is_leaf= to stop at a subtree."
     )
-
-
-def _static_field_path(node: Any, tree: Any, prefix: tuple) -> str | None:
-    """The key path of the static field of a pytree dataclass whose value is ``node``."""
-    flat = _tree_util.tree_flatten_with_path(tree, is_leaf=is_pytree_dataclass)[0]
-    for path, sub in flat:
-        if not is_pytree_dataclass(sub) or isinstance(sub, type):
-            continue
-        spec = type(sub).__pytreeclass_spec__
-        for name in spec.field_names:
-            key = (*prefix, *path, _tree_util.GetAttrKey(name))
-            value = sub.__dict__[name]
-            if name in spec.static_names and value is node:
-                return _tree_util.keystr(key) or "the tree"
-            if name not in spec.static_names:
-                found = _static_field_path(node, value, key)
-                if found is not None:
-                    return found
-    return None
 
 
 def _short(x: Any) -> str:

@@ -40,7 +40,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._field import is_static
+from ._field import init_var_fields, is_static
 from ._registry import decorated_classes, is_pytree_dataclass
 from ._roundtrip import assert_roundtrip, assert_trees_equal
 
@@ -124,12 +124,10 @@ def _strategy_for(tp: Any, depth: int, static: bool, where: str) -> st.SearchStr
 
 def _init_parameters(cls: type) -> list[dataclasses.Field[Any]]:
     """The dataclass fields ``__init__`` takes, ``InitVar`` pseudo-fields included."""
-    initvar = getattr(dataclasses, "_FIELD_INITVAR")  # noqa: B009 - private, stable since 3.7
+    init_vars = init_var_fields(cls)
     table = cls.__dataclass_fields__  # type: ignore[attr-defined]
     return [
-        f
-        for f in table.values()
-        if f.init and (f in dataclasses.fields(cls) or f._field_type is initvar)
+        f for f in table.values() if f.init and (f in dataclasses.fields(cls) or f in init_vars)
     ]
 
 
