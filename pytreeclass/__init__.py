@@ -2,6 +2,8 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
+from ._abstract import AbstractClassVar as AbstractClassVar
+from ._abstract import AbstractVar as AbstractVar
 from ._ad import filter_checkpoint as filter_checkpoint
 from ._ad import filter_closure_convert as filter_closure_convert
 from ._ad import filter_eval_shape as filter_eval_shape

@@ -8,21 +8,30 @@ parameters. Its body, in one frame:
 1. the construction itself: for a dataclass-generated ``__init__``, the same
    stores ``dataclasses`` would make (so converters apply to the arguments,
    and ``__post_init__`` sees converted values), then ``__post_init__``; for
-   a user-written ``__init__``, a call to it, unchanged;
-2. at the outermost class only (``super().__init__`` calls skip it): the
-   remaining converters, then a check that ``__dict__`` holds exactly the
-   fields (a missing field, or an attribute that the first rebuild would
-   drop, raises) and that static values are hashable.
+   a user-written or inherited ``__init__``, a call to it, unchanged. While it
+   runs, the instance is registered in ``UNDER_CONSTRUCTION``, so that
+   ``self.x = value`` sets a field of a frozen class (Equinox's semantics; see
+   ``frozen_setattr``);
+2. at the outermost class only (``super().__init__`` calls stop after step
+   1): the remaining converters (each field's converter runs once per
+   construction), then a check that ``__dict__`` holds exactly the fields (a
+   missing field, or an attribute that the first rebuild would drop, raises)
+   and that static values are hashable; then, the instance now frozen, every
+   ``__check_init__`` of the MRO.
 
 Python's own call binds the arguments, so no ``inspect`` runs per call (it
-cost 80 % of a construction with converters before). JAX's rebuilds never
-come here (see ``_rebuild.py``).
+cost 80 % of a construction with converters before). Each step is emitted
+only where the class needs it: a plain class's ``__init__`` is its stores.
+The code has a filename and a ``linecache`` entry, so tracebacks and pdb show
+it. JAX's rebuilds never come here (see ``_rebuild.py``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import inspect
+import itertools
+import linecache
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -32,17 +41,40 @@ from ._registry import ClassSpec
 _Parameter = inspect.Parameter
 _STARS: dict[Any, str] = {_Parameter.VAR_POSITIONAL: "*", _Parameter.VAR_KEYWORD: "**"}
 
+#: The instances whose construction is running, keyed by ``id`` (each stays
+#: alive while it is here: the constructing frame holds it). The value lists the
+#: fields whose converters already ran, so that a converter runs once when a
+#: subclass's ``__init__`` calls a generated one through ``super().__init__``.
+UNDER_CONSTRUCTION: dict[int, list[str]] = {}
+_GENERATED = itertools.count(1)
+
 
 class _Source:
-    """Lines of generated code, and the objects they refer to by name."""
+    """Lines of generated code, and the objects they refer to by name.
 
-    def __init__(self) -> None:
-        self.lines: list[str] = []
+    Every name the code introduces (helpers, locals) avoids ``reserved``, the
+    parameters and fields: a field may be called ``type``, ``hash``, ``cls`` or
+    ``_ptc_d``, and must not shadow what the code uses.
+    """
+
+    def __init__(self, reserved: set[str]) -> None:
         self.names: dict[str, Any] = {}
+        self.reserved = reserved
 
     def name(self, prefix: str, value: Any) -> str:
-        name = f"_ptc_{prefix}_{len(self.names)}"
+        """A helper the code refers to: bound once, as a parameter of the factory."""
+        for name, known in self.names.items():
+            if known is value and name.startswith(f"_ptc_{prefix}"):
+                return name
+        name = self.local(prefix)
         self.names[name] = value
+        return name
+
+    def local(self, prefix: str) -> str:
+        name = f"_ptc_{prefix}"
+        while name in self.reserved:
+            name += "_"
+        self.reserved.add(name)
         return name
 
 
@@ -53,21 +85,88 @@ def make_init(
 ) -> Callable[..., None]:
     """The ``__init__`` described in the module docstring.
 
-    ``replaced`` is the class's current ``__init__``; ``early_converters``
-    is empty unless ``spec.init_is_generated``.
+    ``replaced`` is the class's current ``__init__`` (its own, the one
+    ``dataclasses`` generated, or the inherited one it keeps);
+    ``early_converters`` is empty unless ``spec.init_is_generated``.
     """
     parameters = list(inspect.signature(replaced).parameters.values())
     self_name = parameters[0].name
-    source = _Source()
+    source = _Source({p.name for p in parameters} | set(spec.field_names))
     if spec.init_is_generated:
-        sets_exactly_the_fields = _generated_body(source, spec, parameters, early_converters)
+        body, sets_exactly_the_fields = _generated_body(source, spec, parameters, early_converters)
     else:
         call = ", ".join(_forwarded(p) for p in parameters)
-        source.lines.append(f"{source.name('init', replaced)}({call})")
-        sets_exactly_the_fields = False
-    _finish_lines(source, spec, self_name, check_attributes=not sets_exactly_the_fields)
+        body, sets_exactly_the_fields = [f"{source.name('init', replaced)}({call})"], False
+    tracks = _tracks_construction(spec, sets_exactly_the_fields)
+    converted = source.local("converted") if tracks else None
+    finish = _finish_lines(
+        source, spec, self_name, converted, check_attributes=not sets_exactly_the_fields
+    )
+    if not (finish or tracks or early_converters):
+        lines = body or ["pass"]
+    else:
+        lines = _outermost_lines(source, spec, self_name, body, early_converters, converted)
+        lines += finish
+    return _compiled(spec, replaced, early_converters, parameters, source, lines)
+
+
+def _tracks_construction(spec: ClassSpec, sets_exactly_the_fields: bool) -> bool:
+    """Whether construction is registered in ``UNDER_CONSTRUCTION``: user code may
+    assign fields of a frozen class, or a base's generated ``__init__`` reached
+    through ``super().__init__`` may already have run some converters."""
+    assigns = spec.frozen and not sets_exactly_the_fields
+    return assigns or bool(spec.late_converters and not spec.init_is_generated)
+
+
+def _outermost_lines(
+    source: _Source,
+    spec: ClassSpec,
+    self_name: str,
+    body: list[str],
+    early_converters: dict[str, Callable[[Any], Any]],
+    converted: str | None,
+) -> list[str]:
+    """Step 1 of the module docstring, then the stop for ``super().__init__`` calls,
+    where a generated ``__init__`` records the converters it ran."""
+    outer = source.local("outermost")
+    is_outer = f"{source.name('type', type)}({self_name}) is {source.name('cls', spec.cls)}"
+    lines = [f"{outer} = {is_outer}"]
+    registry, key = source.name("registry", UNDER_CONSTRUCTION), source.local("key")
+    if converted is None:
+        lines += body
+    else:
+        lines += [
+            f"{key} = {source.name('id', id)}({self_name})",
+            f"if {outer}:",
+            f"    {registry}[{key}] = []",
+            "try:",
+            *(f"    {line}" for line in body or ["pass"]),
+            "finally:",
+            f"    if {outer}:",
+            f"        {converted} = {registry}.pop({key})",
+        ]
+    lines.append(f"if not {outer}:")
+    if early_converters:
+        done = source.local("done")
+        lines += [
+            f"    {done} = {registry}.get({source.name('id', id)}({self_name}))",
+            f"    if {done} is not None:",
+            f"        {done} += {tuple(early_converters)!r}",
+        ]
+    lines.append("    return")
+    return lines
+
+
+def _compiled(
+    spec: ClassSpec,
+    replaced: Callable[..., None],
+    early_converters: dict[str, Callable[[Any], Any]],
+    parameters: list[inspect.Parameter],
+    source: _Source,
+    lines: list[str],
+) -> Callable[..., None]:
     header = _header(parameters, source)
-    body = "".join(f"        {line}\n" for line in source.lines)
+    body = "".join(f"        {line}\n" for line in lines)
     # As in ``dataclasses``: the function is made inside a factory whose
     # parameters are the helpers, with the class's module as globals, so that
     # string annotations resolve there and nothing is added to that module.
@@ -78,13 +177,24 @@ def make_init(
     )
     module = sys.modules.get(spec.cls.__module__)
     scope: dict[str, Any] = {}
-    exec(text, module.__dict__ if module else {}, scope)
+    exec(_linecached(text, spec.cls), module.__dict__ if module else {}, scope)
     init = scope["_ptc_factory"](**source.names)
     init.__qualname__ = f"{spec.cls.__qualname__}.__init__"
     init.__module__ = spec.cls.__module__
     init.__doc__ = replaced.__doc__
     init.__annotations__ = _annotations(replaced, early_converters)
     return init
+
+
+def _linecached(text: str, cls: type) -> Any:
+    """``text`` compiled under a filename of its own, with a ``linecache`` entry
+    (as attrs's ``_make.py`` does), so tracebacks and pdb show the generated code."""
+    # Numbered, as classes of one name may be many (one per call of a factory).
+    filename = f"<pytreeclass generated __init__ {cls.__module__}.{cls.__qualname__}"
+    filename += f" #{next(_GENERATED)}>"
+    # ``None`` as the modification time: ``linecache.checkcache`` keeps the entry.
+    linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
+    return compile(text, filename, "exec")
 
 
 def _header(parameters: list[inspect.Parameter], source: _Source) -> str:
@@ -118,32 +228,32 @@ def _generated_body(
     spec: ClassSpec,
     parameters: list[inspect.Parameter],
     converters: dict[str, Callable[[Any], Any]],
-) -> bool:
+) -> tuple[list[str], bool]:
     """The stores a dataclass-generated ``__init__`` makes, with converters inlined.
 
-    Returns whether that provably sets exactly the fields (no ``__post_init__``
-    and every field has a value), so that the attribute check can be skipped.
+    Also returns whether that provably sets exactly the fields (no
+    ``__post_init__`` and every field has a value), so that the attribute check
+    can be skipped.
     """
     self_name = parameters[0].name
     defaults = {p.name: p.default for p in parameters}
-    frozen = spec.cls.__dataclass_params__.frozen  # type: ignore[attr-defined]
-    store = source.name("setattr", object.__setattr__) if frozen else None
-    sets_every_field = True
+    store = source.name("setattr", object.__setattr__) if spec.frozen else None
+    lines, sets_every_field = [], True
     for f in dataclasses.fields(spec.cls):
         value = _field_value(source, f, defaults, converters)
         if value is None:
             sets_every_field = False  # init=False without default: __post_init__ sets it
             continue
         if store:
-            source.lines.append(f"{store}({self_name}, {f.name!r}, {value})")
+            lines.append(f"{store}({self_name}, {f.name!r}, {value})")
         else:
-            source.lines.append(f"{self_name}.{f.name} = {value}")
+            lines.append(f"{self_name}.{f.name} = {value}")
     if hasattr(spec.cls, "__post_init__"):
         field_names = spec.field_names_set
         init_vars = [p.name for p in parameters[1:] if p.name not in field_names]
-        source.lines.append(f"{self_name}.__post_init__({', '.join(init_vars)})")
-        return False
-    return sets_every_field
+        lines.append(f"{self_name}.__post_init__({', '.join(init_vars)})")
+        return lines, False
+    return lines, sets_every_field
 
 
 def _field_value(
@@ -152,7 +262,11 @@ def _field_value(
     defaults: dict[str, Any],
     converters: dict[str, Callable[[Any], Any]],
 ) -> str | None:
-    """The expression stored into field ``f``, as ``dataclasses`` would compute it."""
+    """The expression stored into field ``f``, as ``dataclasses`` would compute it.
+
+    An ``init=False`` field's converter runs after ``__init__`` (a late converter),
+    so its default is stored as it is here.
+    """
     has_factory = f.default_factory is not dataclasses.MISSING
     if not f.init:
         if has_factory:
@@ -161,47 +275,54 @@ def _field_value(
             return source.name("default", f.default)
         return None
     value = f.name
-    if f.name in converters:
-        value = f"{source.name('convert', converters[f.name])}({f.name})"
     if has_factory:
-        # The parameter's default is dataclasses' "<factory>" marker. ``field``
-        # already wrapped the factory with the converter.
+        # The parameter's default is dataclasses' "<factory>" marker.
         marker = source.name("marker", defaults[f.name])
         factory = source.name("factory", f.default_factory)
-        return f"({factory}() if {f.name} is {marker} else {value})"
+        value = f"({factory}() if {f.name} is {marker} else {f.name})"
+    if f.name in converters:
+        value = f"{source.name('convert', converters[f.name])}({value})"
     return value
 
 
 def _finish_lines(
-    source: _Source, spec: ClassSpec, self_name: str, *, check_attributes: bool
-) -> None:
+    source: _Source,
+    spec: ClassSpec,
+    self_name: str,
+    converted: str | None,
+    *,
+    check_attributes: bool,
+) -> list[str]:
     """Step 2 of the module docstring, inlined for this class (each check costs
     about 0.1 µs, a quarter of a small frozen dataclass's construction)."""
-    lines = [f"_ptc_d = {self_name}.__dict__"]
+    d = source.local("d")
+    lines = []
     for name, convert in spec.late_converters.items():
+        once = f" and {name!r} not in {converted}" if converted else ""
         lines += [
-            f"if {name!r} in _ptc_d:",
-            f"    _ptc_d[{name!r}] = {source.name('convert', convert)}(_ptc_d[{name!r}])",
+            f"if {name!r} in {d}{once}:",
+            f"    {d}[{name!r}] = {source.name('convert', convert)}({d}[{name!r}])",
         ]
     if check_attributes:
         check = source.name("check", lambda obj: _check_attributes(spec, obj))
         lines += [
-            f"if _ptc_d.keys() != {source.name('fields', spec.field_names_set)}:",
+            f"if {d}.keys() != {source.name('fields', spec.field_names_set)}:",
             f"    {check}({self_name})",
         ]
     if spec.static_names:
-        statics = "".join(f"_ptc_d[{name!r}], " for name in spec.static_names)
+        statics = "".join(f"{d}[{name!r}], " for name in spec.static_names)
         unhashable = source.name("unhashable", lambda obj: check_static_hashable(spec, obj))
         lines += [
             "try:",
-            f"    hash(({statics}))",
+            f"    {source.name('hash', hash)}(({statics}))",
             "except TypeError:",
             f"    {unhashable}({self_name})",
             "    raise",
         ]
-    if len(lines) > 1:
-        source.lines.append(f"if type({self_name}) is {source.name('cls', spec.cls)}:")
-        source.lines += [f"    {line}" for line in lines]
+    if lines:
+        lines.insert(0, f"{d} = {self_name}.__dict__")
+    lines += [f"{source.name('check_init', c)}({self_name})" for c in spec.check_inits]
+    return lines
 
 
 def _annotations(replaced: Callable, converters: dict[str, Callable]) -> dict[str, Any]:
@@ -226,8 +347,7 @@ def _check_attributes(spec: ClassSpec, obj: Any) -> None:
         names = ", ".join(repr(name) for name in missing)
         raise ValueError(
             f"{cls}.__init__ did not set the field(s) {names}. Assign every field in "
-            f"__init__ or __post_init__ (with object.__setattr__ on a frozen class), "
-            f"or give it a default."
+            f"__init__ or __post_init__ (`self.{missing[0]} = ...`), or give it a default."
         )
     extra = [n for n in obj.__dict__ if n not in spec.field_names_set and n not in spec.cache_names]
     if extra:
@@ -254,3 +374,34 @@ def check_static_hashable(spec: ClassSpec, obj: Any) -> None:
                 f"list, a frozenset instead of a set), or, for arrays, make the field "
                 f"non-static by dropping static=True."
             ) from None
+
+
+def frozen_setattr(spec: ClassSpec) -> Callable[[Any, str, Any], None]:
+    """The ``__setattr__`` of a frozen pytree dataclass, in place of ``dataclasses``'s.
+
+    Equinox's semantics: while the instance is under construction (its
+    ``__init__``/``__post_init__`` running), ``self.x = value`` sets field
+    ``x``; afterwards, and for any name that is not a field, it raises
+    ``dataclasses.FrozenInstanceError`` naming the attribute and the fix.
+    """
+    fields, store = spec.field_names_set, object.__setattr__
+    under_construction = UNDER_CONSTRUCTION
+    cls = spec.cls.__qualname__
+
+    def __setattr__(self: Any, name: str, value: Any) -> None:
+        if id(self) in under_construction:
+            if name in fields:
+                store(self, name, value)
+                return
+            raise dataclasses.FrozenInstanceError(
+                f"{cls}.__init__ assigned {name!r}, which is not a field, so JAX would "
+                f"drop it at the first rebuild (under jit, grad, vmap or tree_map). "
+                f"Declare it as a field: `{name}: ... = pytreeclass.field(init=False)`."
+            )
+        raise dataclasses.FrozenInstanceError(
+            f"cannot assign to field {name!r}: {cls} is frozen once constructed. Make an "
+            f"updated copy with pytreeclass.replace(obj, {name}=...) or pytreeclass.tree_at."
+        )
+
+    __setattr__.__qualname__ = f"{spec.cls.__qualname__}.__setattr__"
+    return __setattr__

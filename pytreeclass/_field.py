@@ -38,11 +38,12 @@ def field(
     - ``static=True`` makes the field metadata: it lives in the treedef, is
       hashed and compared by JAX, and is never traced. Its value must be
       hashable (checked when an instance is built).
-    - ``converter`` is applied to the value given to the constructor (and to
-      the default) before ``__post_init__`` runs, so also by
-      ``pytreeclass.replace``. It is *not* applied when JAX rebuilds an
-      instance from its leaves, where the leaves may be tracers or ``None``,
-      nor by ``tree_at``.
+    - ``converter`` is applied once per construction to the value the field
+      gets: the argument or the default, before ``__post_init__`` runs under a
+      generated ``__init__``; after ``__init__`` for ``init=False`` fields and
+      under a hand-written ``__init__``. So also by ``pytreeclass.replace``.
+      It is *not* applied when JAX rebuilds an instance from its leaves, where
+      the leaves may be tracers or ``None``, nor by ``tree_at``.
 
     Example:
         >>> import jax.numpy as jnp
@@ -64,8 +65,6 @@ def field(
                 "pass a function such as jnp.asarray."
             )
         merged[_CONVERTER_KEY] = converter
-        if default_factory is not dataclasses.MISSING:
-            default_factory = _converted_factory(default_factory, converter)
     return dataclasses.field(
         default=default,
         default_factory=default_factory,
@@ -76,13 +75,6 @@ def field(
         metadata=merged,
         kw_only=kw_only,
     )
-
-
-def _converted_factory(factory: Callable[[], Any], converter: Callable[[Any], Any]):
-    def converted() -> Any:
-        return converter(factory())
-
-    return converted
 
 
 def fields(cls_or_obj: Any) -> tuple[dataclasses.Field[Any], ...]:

@@ -7,13 +7,11 @@ otherwise ``register_flax_serialization()`` does it later.
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 from typing import Any
 
-from ._field import is_static
 from ._rebuild import copy_with
-from ._registry import decorated_classes, is_pytree_dataclass
+from ._registry import SPEC_ATTRIBUTE, decorated_classes, is_pytree_dataclass
 
 
 def register_with_loaded_libraries(cls: type) -> None:
@@ -45,7 +43,7 @@ def register_flax_serialization(cls: type | None = None) -> None:
 def _register_flax(cls: type) -> None:
     from flax import serialization
 
-    data_fields = tuple(f.name for f in dataclasses.fields(cls) if not is_static(f))
+    data_fields = cls.__dict__[SPEC_ATTRIBUTE].data_names
 
     def to_state_dict(obj: Any) -> dict[str, Any]:
         return {name: serialization.to_state_dict(getattr(obj, name)) for name in data_fields}

@@ -19,8 +19,9 @@ How the rebuild avoids it, while flatten stays on the C++ node:
   the class's own ``__new__`` (or ``object.__new__``) and ``__init__``
   untouched.
 
-The rebuilder is made as a blank class whose ``__bases__`` is then set to the
-user's class, so no ``__init_subclass__`` hook of the user's runs for it.
+The rebuilder is a direct subclass of the user's class made once, at
+decoration, without running any of the user's metaclass or
+``__init_subclass__`` code (see ``_rebuilder``).
 
 All of this can go when JAX rebuilds dataclass nodes with ``__new__`` plus
 ``setattr`` (the open jax PR 34317): then register the fields alone and
@@ -64,13 +65,12 @@ def _marker_of(cls: type) -> RebuildMarker:
     return cls.__dict__[REBUILD_KEYWORD]
 
 
-class _Layout:
-    """A base with the instance layout of an ordinary class and no hooks; the
-    rebuilder starts from it, so that setting its ``__bases__`` is allowed."""
+def install_rebuild_new(cls: type, refusal: str | None = None) -> None:
+    """Give ``cls`` the ``__new__`` described in the module docstring.
 
-
-def install_rebuild_new(cls: type) -> None:
-    """Give ``cls`` the ``__new__`` described in the module docstring."""
+    ``refusal``: the message with which an abstract class (``AbstractVar``s
+    left unprovided) refuses construction.
+    """
     setattr(cls, REBUILD_KEYWORD, RebuildMarker(cls))
     rebuilder = _rebuilder(cls)
     user_new = _user_new(cls)
@@ -81,6 +81,8 @@ def install_rebuild_new(cls: type) -> None:
             return new_object(rebuilder)
         if klass is not cls and SPEC_ATTRIBUTE not in klass.__dict__:
             raise undecorated_subclass_error(cls, klass)
+        if refusal is not None:
+            raise TypeError(refusal)
         if user_new is None:
             return new_object(klass)
         return user_new(klass, *args, **kwargs)
@@ -94,7 +96,10 @@ def install_rebuild_new(cls: type) -> None:
 
 
 def _with_class_parameter(signature: inspect.Signature) -> inspect.Signature:
-    first = inspect.Parameter("cls", inspect.Parameter.POSITIONAL_ONLY)
+    name = "cls"
+    while name in signature.parameters:  # a field may be called ``cls``
+        name = f"_{name}"
+    first = inspect.Parameter(name, inspect.Parameter.POSITIONAL_ONLY)
     return signature.replace(parameters=[first, *signature.parameters.values()])
 
 
@@ -112,6 +117,22 @@ def _user_new(cls: type) -> Any:
 
 
 def _rebuilder(cls: type) -> type:
+    """A direct subclass of ``cls`` whose ``__init__`` adopts the fields and sets
+    ``__class__`` back to ``cls``.
+
+    Why this cannot hit a layout error: the rebuilder declares no ``__slots__``
+    and neither does ``cls`` (the decorator refuses them), so every slot the
+    rebuilder could add (``__dict__``, ``__weakref__``) ``cls`` has already
+    added wherever CPython allows it. The two layouts are identical whatever the
+    bases (``ABC``, ``Generic``, ``Protocol``, ``collections.abc`` mixins,
+    ``__slots__ = ()`` mixins, builtins), which is all ``__class__`` assignment
+    requires; no ``__bases__`` is ever assigned.
+
+    Why no user code runs for it: ``type.__new__`` is called directly with
+    ``cls``'s metaclass, so no metaclass ``__new__``/``__init__`` runs, and the
+    ``__init_subclass__`` that ``type.__new__`` calls is shadowed on ``cls`` for
+    the duration of the call (``tests/test_rebuild.py`` pins both).
+    """
     # ``object.__setattr__``: past a frozen or user ``__setattr__``. Adopting the
     # fresh ``**fields`` dict as ``__dict__`` is cheaper than updating the empty
     # one (measured with the alternatives in benchmarks/: see the CHANGELOG).
@@ -121,11 +142,27 @@ def _rebuilder(cls: type) -> type:
         set_attribute(self, "__dict__", fields)
         set_attribute(self, "__class__", cls)
 
-    namespace = {"__init__": __init__, "__module__": cls.__module__}
-    rebuilder = type(cls)(cls.__name__, (_Layout,), namespace)
-    rebuilder.__bases__ = (cls,)
-    rebuilder.__qualname__ = f"{cls.__qualname__}.<rebuilder>"
-    return rebuilder
+    namespace = {
+        "__init__": __init__,
+        "__module__": cls.__module__,
+        "__qualname__": f"{cls.__qualname__}.<rebuilder>",
+    }
+    own_hook = cls.__dict__.get("__init_subclass__", _ABSENT)
+    type.__setattr__(cls, "__init_subclass__", classmethod(_no_hook))
+    try:
+        return type.__new__(type(cls), cls.__name__, (cls,), namespace)
+    finally:
+        if own_hook is _ABSENT:
+            type.__delattr__(cls, "__init_subclass__")
+        else:
+            type.__setattr__(cls, "__init_subclass__", own_hook)
+
+
+_ABSENT = object()
+
+
+def _no_hook(cls: type, /, **kwargs: Any) -> None:
+    """Stands in for ``cls.__init_subclass__`` while the rebuilder is created."""
 
 
 def copy_with(obj: Any, changes: dict[str, Any]) -> Any:

@@ -24,6 +24,9 @@ class ClassSpec:
     cls: type
     field_names: tuple[str, ...]
     field_names_set: frozenset[str]
+    #: The role of each field, decided here once and read by every module:
+    #: pytree children (``data_names``) or treedef metadata (``static_names``).
+    data_names: tuple[str, ...]
     static_names: tuple[str, ...]
     init_field_names: tuple[str, ...]
     #: Converters applied after ``__init__``: all of them under a user-written
@@ -34,6 +37,9 @@ class ClassSpec:
     cache_names: frozenset[str]
     init_is_generated: bool
     user_init: Callable[..., None]
+    frozen: bool
+    #: The ``__check_init__`` functions of the MRO, most derived first.
+    check_inits: tuple[Callable[[Any], None], ...]
 
 
 def register_spec(cls: type, spec: ClassSpec) -> None:

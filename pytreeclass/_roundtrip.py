@@ -13,10 +13,9 @@ import numpy as np
 from jax.tree_util import GetAttrKey
 
 from ._dtypes import is_inexact_dtype, is_key_dtype
-from ._field import is_static
 from ._filters import is_array
 from ._jit import filter_jit
-from ._registry import is_pytree_dataclass
+from ._registry import SPEC_ATTRIBUTE, is_pytree_dataclass
 
 
 def assert_trees_equal(expected: Any, actual: Any, path: str = "obj") -> None:
@@ -186,9 +185,8 @@ def _first_keys(obj: Any) -> list[str]:
 
 def _assert_key_paths_name_fields(obj: Any, actual: list[str]) -> None:
     expected: list[str] = []
-    for f in dataclasses.fields(obj):
-        if not is_static(f):
-            expected += [f.name] * len(jax.tree_util.tree_leaves(getattr(obj, f.name)))
+    for name in type(obj).__dict__[SPEC_ATTRIBUTE].data_names:
+        expected += [name] * len(jax.tree_util.tree_leaves(getattr(obj, name)))
     if actual != expected:
         raise AssertionError(
             f"{type(obj).__qualname__}: leaf key paths start with {actual}, expected "
@@ -198,14 +196,12 @@ def _assert_key_paths_name_fields(obj: Any, actual: list[str]) -> None:
 
 def _assert_static_fields_in_treedef(obj: Any, treedef: Any, leaf_fields: set[str]) -> None:
     _, metadata = treedef.node_data()
-    for f in dataclasses.fields(obj):
-        if not is_static(f):
-            continue
-        value = getattr(obj, f.name)
+    for name in type(obj).__dict__[SPEC_ATTRIBUTE].static_names:
+        value = getattr(obj, name)
         if not any(value is m or value == m for m in metadata):
             raise AssertionError(
-                f"{type(obj).__qualname__}.{f.name}: static value {value!r} "
+                f"{type(obj).__qualname__}.{name}: static value {value!r} "
                 f"is not in the treedef metadata {metadata!r}"
             )
-        if f.name in leaf_fields:
-            raise AssertionError(f"{type(obj).__qualname__}.{f.name}: static field has leaves")
+        if name in leaf_fields:
+            raise AssertionError(f"{type(obj).__qualname__}.{name}: static field has leaves")

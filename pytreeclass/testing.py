@@ -40,8 +40,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._field import init_var_fields, is_static
-from ._registry import decorated_classes, is_pytree_dataclass
+from ._field import init_var_fields
+from ._registry import SPEC_ATTRIBUTE, decorated_classes, is_pytree_dataclass
 from ._roundtrip import assert_roundtrip, assert_trees_equal
 
 __all__ = ["instances", "register_strategies", "assert_roundtrip", "assert_trees_equal"]
@@ -176,7 +176,8 @@ def _instances(cls: type, depth: int, overrides: dict[str, st.SearchStrategy]) -
     for f in inferred:
         where = f"{cls.__qualname__}.{f.name}"
         try:
-            strategies[f.name] = _strategy_for(hints[f.name], depth, is_static(f), where)
+            static = f.name in cls.__dict__[SPEC_ATTRIBUTE].static_names
+            strategies[f.name] = _strategy_for(hints[f.name], depth, static, where)
         except _CannotInferError as error:
             if f.default is not dataclasses.MISSING:
                 strategies[f.name] = st.just(f.default)

@@ -1,13 +1,29 @@
 """Every SPEC invariant, checked on generated class *definitions* (see class_strategies.py).
 
 The number of generated classes follows the hypothesis profile: 5x its
-``max_examples`` (``dev`` 150, ``ci`` 500, ``thorough`` 10,000).
+``max_examples`` (``dev`` 150, ``ci`` 500, ``thorough`` 10,000);
+``test_the_fuzzer_draws_every_shape`` says how many of each shape one run builds.
 """
+
+import collections
+import dataclasses
+import typing
 
 import jax
 import jax.numpy as jnp
 import pytest
-from class_strategies import Generated, _validated_field, class_and_instances
+from class_strategies import (
+    BASES,
+    CUSTOM_INITS,
+    EVENTS,
+    INITS,
+    SHADOWING_NAMES,
+    CountingMeta,
+    Generated,
+    _validated_field,
+    class_and_instances,
+    expected_events,
+)
 from hypothesis import HealthCheck, given, settings
 
 import pytreeclass as ptc
@@ -18,15 +34,39 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     deadline=None,
 )
+SHAPES: collections.Counter = collections.Counter()
 
 
 def _leaves_with_paths(tree):
     return jax.tree_util.tree_flatten_with_path(tree, is_leaf=_none)[0]
 
 
+def _count_shapes(generated: Generated) -> None:
+    plan = generated.plan
+    SHAPES["classes"] += 1
+    SHAPES[f"base={plan.base}"] += 1
+    for klass in plan.chain():
+        SHAPES[f"init={klass.init}"] += 1
+        SHAPES["with __check_init__"] += klass.check_init
+        SHAPES["field-less"] += not klass.fields
+        SHAPES["assigning __post_init__"] += klass.post_init_assigns
+    SHAPES["shadowing field names"] += any(f.name in SHADOWING_NAMES for f in plan.all_fields())
+    SHAPES[f"depth={len(plan.chain())}"] += 1
+
+
+def _events_since(start: int, cls: type) -> collections.Counter:
+    """What ran since ``EVENTS[start]``, for the class ``cls`` and its own fields."""
+    ran = collections.Counter()
+    for what, owner, instance in EVENTS[start:]:
+        if what == "convert" or instance == cls.__name__:
+            ran[what, owner] += 1
+    return ran
+
+
 @FUZZ
 @given(class_and_instances())
 def test_generated_classes_keep_every_invariant(generated: Generated):
+    _count_shapes(generated)
     plan, obj = generated.plan, generated.obj
     cls = plan.cls
 
@@ -34,29 +74,46 @@ def test_generated_classes_keep_every_invariant(generated: Generated):
     # treedef, filter_jit and jax.jit identities.
     assert_roundtrip(obj)
 
-    # Rebuilding never runs __init__ or __post_init__.
-    calls = len(plan.calls)
+    # Rebuilding runs no __init__, __post_init__, __check_init__ or converter,
+    # creates no class through a metaclass, and keeps the type, every base and vars().
+    start, classes = len(EVENTS), CountingMeta.created
     rebuilt = jax.tree_util.tree_map(lambda x: x, obj)
     params, rest = ptc.partition(obj, ptc.is_inexact_array)
     ptc.combine(params, rest)
-    assert len(plan.calls) == calls
+    assert EVENTS[start:] == []
+    assert CountingMeta.created == classes
+    assert type(rebuilt) is cls
+    bases = [b for b in cls.__mro__ if b not in (typing.Protocol, typing.Generic)]
+    assert all(isinstance(rebuilt, base) for base in bases)  # typing refuses those two
     assert vars(rebuilt).keys() == vars(obj).keys()
 
-    # replace re-runs construction (and so validation); tree_at does not.
+    # Constructed instances are frozen, whatever their __init__ assigned.
+    for f in dataclasses.fields(obj)[:1]:
+        with pytest.raises(dataclasses.FrozenInstanceError, match=f.name):
+            setattr(obj, f.name, None)
+
+    # replace re-runs construction (and so validation), each __check_init__ and each
+    # converter exactly once; tree_at runs nothing.
     checked = _validated_field(plan)
     if checked is not None:
+        start = len(EVENTS)
         assert_trees_equal(obj, ptc.replace(obj), "replace(obj)")
-        assert len(plan.calls) > calls
-        calls = len(plan.calls)
+        ran = _events_since(start, cls)
+        assert {k: v for k, v in ran.items() if k[0] in ("convert", "__check_init__")} == (
+            expected_events(plan)
+        )
+        # A hand-written __init__, own or inherited (Equinox's rule), is the one that runs.
+        hand_written = any(what == "__init__" for what, _ in ran)
+        assert hand_written == (plan.effective_init() in CUSTOM_INITS)
         if plan.validates:
             with pytest.raises(ValueError, match=f"{checked.name} must not be None"):
                 ptc.replace(obj, **{checked.name: None})
-    calls = len(plan.calls)
+    start = len(EVENTS)
     if checked is not None and not checked.static:
         relaxed = ptc.tree_at(lambda o: getattr(o, checked.name), obj, None, is_leaf=_none)
         assert getattr(relaxed, checked.name) is None
         assert type(relaxed) is cls
-        assert len(plan.calls) == calls
+        assert EVENTS[start:] == []
     derived = [f for f in plan.all_fields() if not f.init]
     if derived:
         with pytest.raises(TypeError, match=r"init=False field.*tree_at"):
@@ -85,6 +142,17 @@ def test_generated_classes_keep_every_invariant(generated: Generated):
         inexact = ptc.is_inexact_array(leaf)
         assert (grad is not None) == inexact, jax.tree_util.keystr(path)
     assert_trees_equal(batch, mapped, "filter_vmap(identity)(batch)")
+
+
+def test_the_fuzzer_draws_every_shape():
+    """Runs after the fuzz test above (file order): every shape was generated."""
+    if not SHAPES:
+        pytest.skip("run together with test_generated_classes_keep_every_invariant")
+    print("\nclasses per shape in this run:", dict(sorted(SHAPES.items())))
+    wanted = [f"base={b}" for b in BASES] + [f"init={i}" for i in INITS]
+    wanted += ["with __check_init__", "field-less", "assigning __post_init__"]
+    wanted += ["shadowing field names", "depth=2", "depth=3"]
+    assert [shape for shape in wanted if SHAPES[shape] == 0] == []
 
 
 def _none(x):
