@@ -171,6 +171,59 @@ class EqxConvertedPoint(eqx.Module):
     tag: str = eqx.field(static=True, default="p")
 
 
+@dataclasses.dataclass(frozen=True, init=False)
+class PlainAssignedPoint:
+    """The hand-written ``__init__`` a frozen dataclass needs."""
+
+    x: float
+    y: float
+    tag: str = "p"
+
+    def __init__(self, x, y, tag="p"):
+        object.__setattr__(self, "x", x)
+        object.__setattr__(self, "y", y)
+        object.__setattr__(self, "tag", tag)
+
+
+@ptc.pytree_dataclass
+class PtcAssignedPoint:
+    """Equinox's style: ``self.x = ...`` in ``__init__`` of a frozen class."""
+
+    x: float
+    y: float
+    tag: str = ptc.field(static=True)
+
+    def __init__(self, x, y, tag="p"):
+        self.x = x
+        self.y = y
+        self.tag = tag
+
+
+@ptc.pytree_dataclass
+class PtcSetattrPoint:
+    """The same ``__init__`` written with ``object.__setattr__``."""
+
+    x: float
+    y: float
+    tag: str = ptc.field(static=True)
+
+    def __init__(self, x, y, tag="p"):
+        object.__setattr__(self, "x", x)
+        object.__setattr__(self, "y", y)
+        object.__setattr__(self, "tag", tag)
+
+
+class EqxAssignedPoint(eqx.Module):
+    x: float
+    y: float
+    tag: str = eqx.field(static=True)
+
+    def __init__(self, x, y, tag="p"):
+        self.x = x
+        self.y = y
+        self.tag = tag
+
+
 CONSTRUCTION = {
     "no converters": {
         "frozen dataclass": PlainPoint,
@@ -182,4 +235,12 @@ CONSTRUCTION = {
         "pytreeclass": PtcConvertedPoint,
         "equinox": EqxConvertedPoint,
     },
+}
+
+# A hand-written three-field ``__init__``: what assigning ``self.x = ...`` costs.
+ASSIGNMENT = {
+    "frozen dataclass, object.__setattr__": PlainAssignedPoint,
+    "pytreeclass, object.__setattr__": PtcSetattrPoint,
+    "pytreeclass, self.x = ...": PtcAssignedPoint,
+    "equinox, self.x = ...": EqxAssignedPoint,
 }

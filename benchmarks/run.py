@@ -21,7 +21,7 @@ import jax.numpy as jnp
 
 import pytreeclass as ptc
 
-from .models import CONSTRUCTION, FLAVOURS, WIDTH, mixed, mlp
+from .models import ASSIGNMENT, CONSTRUCTION, FLAVOURS, WIDTH, mixed, mlp
 from .timing import compare
 
 
@@ -75,6 +75,13 @@ def bench_construction(rounds: int, target_s: float) -> list[dict]:
         fns = {name: functools.partial(cls, 1, 2) for name, cls in classes.items()}
         rows.append({"case": f"construct, {case}", **compare(fns, rounds, target_s)})
     return rows
+
+
+def bench_assignment(rounds: int, target_s: float) -> list[dict]:
+    """A hand-written ``__init__`` of a frozen class: ``self.x = ...`` against
+    ``object.__setattr__`` (baseline: a frozen dataclass with ``object.__setattr__``)."""
+    fns = {name: functools.partial(cls, 1, 2) for name, cls in ASSIGNMENT.items()}
+    return [{"case": "construct, 3 fields assigned in __init__", **compare(fns, rounds, target_s)}]
 
 
 def bench_eval_shape(rounds: int, target_s: float) -> list[dict]:
@@ -240,6 +247,9 @@ def main(argv: list[str] | None = None) -> int:
         ),
         "Construction from user code (baseline: frozen dataclass)": bench_construction(
             rounds, target_s
+        ),
+        "Assignment in __init__ (baseline: frozen dataclass, object.__setattr__)": (
+            bench_assignment(rounds, target_s)
         ),
         "Cached-call dispatch (baseline: jax.jit)": bench_dispatch(rounds, target_s),
         "Abstract evaluation (baseline: jax.eval_shape)": bench_eval_shape(rounds, target_s),

@@ -9,8 +9,8 @@ parameters. Its body, in one frame:
    stores ``dataclasses`` would make (so converters apply to the arguments,
    and ``__post_init__`` sees converted values), then ``__post_init__``; for
    a user-written or inherited ``__init__``, a call to it, unchanged. While it
-   runs, the instance is registered in ``UNDER_CONSTRUCTION``, so that
-   ``self.x = value`` sets a field of a frozen class (Equinox's semantics; see
+   runs, a frozen instance is marked in ``UNDER_CONSTRUCTION``, so that
+   ``self.x = value`` sets a field (Equinox's semantics; see
    ``frozen_setattr``);
 2. at the outermost class only (``super().__init__`` calls stop after step
    1): the remaining converters (each field's converter runs once per
@@ -41,11 +41,14 @@ from ._registry import ClassSpec
 _Parameter = inspect.Parameter
 _STARS: dict[Any, str] = {_Parameter.VAR_POSITIONAL: "*", _Parameter.VAR_KEYWORD: "**"}
 
-#: The instances whose construction is running, keyed by ``id`` (each stays
-#: alive while it is here: the constructing frame holds it). The value lists the
-#: fields whose converters already ran, so that a converter runs once when a
-#: subclass's ``__init__`` calls a generated one through ``super().__init__``.
-UNDER_CONSTRUCTION: dict[int, list[str]] = {}
+#: The ``id`` of each frozen instance whose ``__init__`` is running (each stays
+#: alive while it is here: the constructing frame holds it); ``frozen_setattr``
+#: lets ``self.x = value`` through for these.
+UNDER_CONSTRUCTION: set[int] = set()
+#: The ``__dict__`` key under which a base's generated ``__init__``, reached
+#: through ``super().__init__``, lists the converters it ran, so that the
+#: outermost class runs each converter once. No attribute can have this name.
+_CONVERTED = "<pytreeclass: converted>"
 _GENERATED = itertools.count(1)
 
 
@@ -97,25 +100,14 @@ def make_init(
     else:
         call = ", ".join(_forwarded(p) for p in parameters)
         body, sets_exactly_the_fields = [f"{source.name('init', replaced)}({call})"], False
-    tracks = _tracks_construction(spec, sets_exactly_the_fields)
-    converted = source.local("converted") if tracks else None
-    finish = _finish_lines(
-        source, spec, self_name, converted, check_attributes=not sets_exactly_the_fields
-    )
-    if not (finish or tracks or early_converters):
+    assigns = spec.frozen and not sets_exactly_the_fields
+    finish = _finish_lines(source, spec, self_name, check_attributes=not sets_exactly_the_fields)
+    if not (finish or assigns or early_converters):
         lines = body or ["pass"]
     else:
-        lines = _outermost_lines(source, spec, self_name, body, early_converters, converted)
+        lines = _outermost_lines(source, spec, self_name, body, early_converters, assigns=assigns)
         lines += finish
     return _compiled(spec, replaced, early_converters, parameters, source, lines)
-
-
-def _tracks_construction(spec: ClassSpec, sets_exactly_the_fields: bool) -> bool:
-    """Whether construction is registered in ``UNDER_CONSTRUCTION``: user code may
-    assign fields of a frozen class, or a base's generated ``__init__`` reached
-    through ``super().__init__`` may already have run some converters."""
-    assigns = spec.frozen and not sets_exactly_the_fields
-    return assigns or bool(spec.late_converters and not spec.init_is_generated)
 
 
 def _outermost_lines(
@@ -124,37 +116,34 @@ def _outermost_lines(
     self_name: str,
     body: list[str],
     early_converters: dict[str, Callable[[Any], Any]],
-    converted: str | None,
+    *,
+    assigns: bool,
 ) -> list[str]:
     """Step 1 of the module docstring, then the stop for ``super().__init__`` calls,
-    where a generated ``__init__`` records the converters it ran."""
-    outer = source.local("outermost")
+    where a generated ``__init__`` records the converters it ran.
+
+    ``assigns``: user code runs in a frozen class, so the outermost class marks
+    the instance as under construction while it does.
+    """
     is_outer = f"{source.name('type', type)}({self_name}) is {source.name('cls', spec.cls)}"
-    lines = [f"{outer} = {is_outer}"]
-    registry, key = source.name("registry", UNDER_CONSTRUCTION), source.local("key")
-    if converted is None:
-        lines += body
-    else:
-        lines += [
-            f"{key} = {source.name('id', id)}({self_name})",
-            f"if {outer}:",
-            f"    {registry}[{key}] = []",
-            "try:",
-            *(f"    {line}" for line in body or ["pass"]),
-            "finally:",
-            f"    if {outer}:",
-            f"        {converted} = {registry}.pop({key})",
-        ]
-    lines.append(f"if not {outer}:")
+    stop = ["return"]
     if early_converters:
-        done = source.local("done")
-        lines += [
-            f"    {done} = {registry}.get({source.name('id', id)}({self_name}))",
-            f"    if {done} is not None:",
-            f"        {done} += {tuple(early_converters)!r}",
-        ]
-    lines.append("    return")
-    return lines
+        names = tuple(early_converters)
+        stop.insert(0, f"{self_name}.__dict__.setdefault({_CONVERTED!r}, []).extend({names!r})")
+    if not assigns:
+        return [*body, f"if not {is_outer}:", *(f"    {line}" for line in stop)]
+    key = source.local("key")
+    return [
+        f"if {is_outer}:",
+        f"    {key} = {source.name('id', id)}({self_name})",
+        f"    {source.name('add', UNDER_CONSTRUCTION.add)}({key})",
+        "    try:",
+        *(f"        {line}" for line in body or ["pass"]),
+        "    finally:",
+        f"        {source.name('discard', UNDER_CONSTRUCTION.discard)}({key})",
+        "else:",
+        *(f"    {line}" for line in [*body, *stop]),
+    ]
 
 
 def _compiled(
@@ -286,17 +275,15 @@ def _field_value(
 
 
 def _finish_lines(
-    source: _Source,
-    spec: ClassSpec,
-    self_name: str,
-    converted: str | None,
-    *,
-    check_attributes: bool,
+    source: _Source, spec: ClassSpec, self_name: str, *, check_attributes: bool
 ) -> list[str]:
     """Step 2 of the module docstring, inlined for this class (each check costs
     about 0.1 µs, a quarter of a small frozen dataclass's construction)."""
     d = source.local("d")
-    lines = []
+    lines, converted = [], None
+    if spec.late_converters and not spec.init_is_generated:
+        converted = source.local("converted")
+        lines.append(f"{converted} = {d}.pop({_CONVERTED!r}, ())")
     for name, convert in spec.late_converters.items():
         once = f" and {name!r} not in {converted}" if converted else ""
         lines += [

@@ -357,7 +357,7 @@ def test_a_failed_construction_leaves_nothing_under_construction():
 
     with pytest.raises(ValueError, match="no"):
         Failing(1)
-    assert UNDER_CONSTRUCTION == {}
+    assert UNDER_CONSTRUCTION == set()
 
 
 # --- 6. __check_init__ and AbstractVar ------------------------------------------------
