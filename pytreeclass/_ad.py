@@ -21,7 +21,7 @@ from ._field import field
 from ._filters import combine, is_array, is_inexact_array, partition
 from ._static_key import WithStatic, abstract_key, rebuild_arguments, split_output
 from ._tree import tree_equal
-from ._wrapper import FunctionWrapper, document_wrapper, wrap
+from ._wrapper import FunctionWrapper, transform_wrapper, wrap
 
 
 class StaticBox:
@@ -137,7 +137,7 @@ def filter_vjp(fun: Callable[..., Any], *primals: Any, has_aux: bool = False) ->
     return (out, vjp_fn, aux.value) if has_aux else (out, vjp_fn)
 
 
-@document_wrapper
+@transform_wrapper
 @pytree_dataclass
 class _JacobianWrapper(FunctionWrapper):
     has_aux: bool = field(static=True)
@@ -203,7 +203,7 @@ def filter_hessian(fun: Callable[..., Any], has_aux: bool = False) -> Callable[.
 # --- remat and abstract evaluation ----------------------------------------------------
 
 
-@document_wrapper
+@transform_wrapper
 @pytree_dataclass
 class _CheckpointWrapper(FunctionWrapper):
     prevent_cse: bool = field(static=True)

@@ -36,7 +36,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from ._registry import ClassSpec
+from ._registry import SPEC_ATTRIBUTE, ClassSpec
 
 _Parameter = inspect.Parameter
 _STARS: dict[Any, str] = {_Parameter.VAR_POSITIONAL: "*", _Parameter.VAR_KEYWORD: "**"}
@@ -93,21 +93,43 @@ def make_init(
     ``early_converters`` is empty unless ``spec.init_is_generated``.
     """
     parameters = list(inspect.signature(replaced).parameters.values())
-    self_name = parameters[0].name
     source = _Source({p.name for p in parameters} | set(spec.field_names))
+    if not parameters or parameters[0].kind not in (_POSITIONAL, _Parameter.POSITIONAL_ONLY):
+        # ``(*args, **kwargs)``, e.g. a decorator without ``functools.wraps``:
+        # name the instance ourselves, and pass it on first.
+        parameters.insert(0, _Parameter(source.local("self"), _Parameter.POSITIONAL_ONLY))
+    self_name = parameters[0].name
     if spec.init_is_generated:
         body, sets_exactly_the_fields = _generated_body(source, spec, parameters, early_converters)
     else:
         call = ", ".join(_forwarded(p) for p in parameters)
         body, sets_exactly_the_fields = [f"{source.name('init', replaced)}({call})"], False
     assigns = spec.frozen and not sets_exactly_the_fields
-    finish = _finish_lines(source, spec, self_name, check_attributes=not sets_exactly_the_fields)
+    converted = _converted_by_bases(spec)
+    finish = _finish_lines(
+        source, spec, self_name, converted, check_attributes=not sets_exactly_the_fields
+    )
     if not (finish or assigns or early_converters):
         lines = body or ["pass"]
     else:
-        lines = _outermost_lines(source, spec, self_name, body, early_converters, assigns=assigns)
+        lines = _outermost_lines(
+            source, spec, self_name, body, early_converters, assigns=assigns, opens=bool(converted)
+        )
         lines += finish
     return _compiled(spec, replaced, early_converters, parameters, source, lines)
+
+
+_POSITIONAL = _Parameter.POSITIONAL_OR_KEYWORD
+
+
+def _converted_by_bases(spec: ClassSpec) -> frozenset[str]:
+    """The late converters of a hand-written ``__init__`` that a base's generated
+    ``__init__``, reached through ``super().__init__``, may already have run."""
+    if spec.init_is_generated:
+        return frozenset()
+    bases = [b.__dict__.get(SPEC_ATTRIBUTE) for b in spec.cls.__mro__[1:]]
+    early = frozenset().union(*(b.early_converters for b in bases if b is not None))
+    return early & spec.late_converters.keys()
 
 
 def _outermost_lines(
@@ -118,32 +140,52 @@ def _outermost_lines(
     early_converters: dict[str, Callable[[Any], Any]],
     *,
     assigns: bool,
+    opens: bool,
 ) -> list[str]:
-    """Step 1 of the module docstring, then the stop for ``super().__init__`` calls,
-    where a generated ``__init__`` records the converters it ran.
+    """Step 1 of the module docstring, then the stop for ``super().__init__`` calls.
 
     ``assigns``: user code runs in a frozen class, so the outermost class marks
-    the instance as under construction while it does.
+    the instance as under construction while it does (once: a re-entrant
+    ``self.__init__`` leaves the mark to the outer call). ``opens``: the
+    outermost class opens the record in which a base's generated ``__init__``
+    lists the converters it ran.
     """
     is_outer = f"{source.name('type', type)}({self_name}) is {source.name('cls', spec.cls)}"
     stop = ["return"]
     if early_converters:
-        names = tuple(early_converters)
-        stop.insert(0, f"{self_name}.__dict__.setdefault({_CONVERTED!r}, []).extend({names!r})")
-    if not assigns:
-        return [*body, f"if not {is_outer}:", *(f"    {line}" for line in stop)]
-    key = source.local("key")
-    return [
-        f"if {is_outer}:",
-        f"    {key} = {source.name('id', id)}({self_name})",
-        f"    {source.name('add', UNDER_CONSTRUCTION.add)}({key})",
-        "    try:",
-        *(f"        {line}" for line in body or ["pass"]),
-        "    finally:",
-        f"        {source.name('discard', UNDER_CONSTRUCTION.discard)}({key})",
-        "else:",
-        *(f"    {line}" for line in [*body, *stop]),
-    ]
+        record = source.local("record")
+        ran = ", ".join(f"{n!r}: {source.name('convert', c)}" for n, c in early_converters.items())
+        stop[:0] = [
+            f"{record} = {self_name}.__dict__.get({_CONVERTED!r})",
+            f"if {record} is not None:",
+            f"    {record}.update({{{ran}}})",
+        ]
+    opening, closing = [], []
+    if assigns:
+        key, fresh = source.local("key"), source.local("fresh")
+        opening += [
+            f"{key} = {source.name('id', id)}({self_name})",
+            f"{fresh} = {key} not in {source.name('under_construction', UNDER_CONSTRUCTION)}",
+            f"if {fresh}:",
+            f"    {source.name('add', UNDER_CONSTRUCTION.add)}({key})",
+        ]
+        closing += [
+            f"if {fresh}:",
+            f"    {source.name('discard', UNDER_CONSTRUCTION.discard)}({key})",
+        ]
+    if opens:
+        opening.append(f"{self_name}.__dict__[{_CONVERTED!r}] = {{}}")
+    if not opening:
+        return [*body, f"if not {is_outer}:", *_indented(stop)]
+    if closing:
+        body_once = ["try:", *_indented(body or ["pass"]), "finally:", *_indented(closing)]
+    else:
+        body_once = body
+    return [f"if {is_outer}:", *_indented(opening + body_once), "else:", *_indented(body + stop)]
+
+
+def _indented(lines: list[str]) -> list[str]:
+    return [f"    {line}" for line in lines]
 
 
 def _compiled(
@@ -275,20 +317,30 @@ def _field_value(
 
 
 def _finish_lines(
-    source: _Source, spec: ClassSpec, self_name: str, *, check_attributes: bool
+    source: _Source,
+    spec: ClassSpec,
+    self_name: str,
+    converted_by_bases: frozenset[str],
+    *,
+    check_attributes: bool,
 ) -> list[str]:
     """Step 2 of the module docstring, inlined for this class (each check costs
-    about 0.1 µs, a quarter of a small frozen dataclass's construction)."""
+    about 0.1 µs, a quarter of a small frozen dataclass's construction).
+
+    A late converter that a base's generated ``__init__`` already ran on the
+    field (the same converter: a subclass may redeclare the field with another)
+    is skipped, so each runs once.
+    """
     d = source.local("d")
-    lines, converted = [], None
-    if spec.late_converters and not spec.init_is_generated:
-        converted = source.local("converted")
-        lines.append(f"{converted} = {d}.pop({_CONVERTED!r}, ())")
+    lines, ran = [], source.local("ran")
+    if converted_by_bases:
+        lines.append(f"{ran} = {d}.pop({_CONVERTED!r}, {{}})")
     for name, convert in spec.late_converters.items():
-        once = f" and {name!r} not in {converted}" if converted else ""
+        converter = source.name("convert", convert)
+        once = f" and {ran}.get({name!r}) is not {converter}" if name in converted_by_bases else ""
         lines += [
             f"if {name!r} in {d}{once}:",
-            f"    {d}[{name!r}] = {source.name('convert', convert)}({d}[{name!r}])",
+            f"    {d}[{name!r}] = {converter}({d}[{name!r}])",
         ]
     if check_attributes:
         check = source.name("check", lambda obj: _check_attributes(spec, obj))

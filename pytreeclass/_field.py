@@ -3,7 +3,8 @@
 A field is *static* when its metadata holds ``{"static": True}``, which is
 JAX's own convention for ``jax.tree_util.register_dataclass``: a plain
 ``dataclasses.field(metadata={"static": True})`` is honoured exactly like
-``pytreeclass.field(static=True)``.
+``pytreeclass.field(static=True)``, and so is flax.struct's
+``{"pytree_node": False}``.
 """
 
 from __future__ import annotations
@@ -109,8 +110,13 @@ def init_var_fields(cls: type) -> list[dataclasses.Field[Any]]:
 
 
 def is_static(f: dataclasses.Field[Any]) -> bool:
-    """Whether a dataclass field is static (treedef metadata, never traced)."""
-    return bool(f.metadata.get("static", False))
+    """Whether a dataclass field is static (treedef metadata, never traced).
+
+    Read the way the field's own library declares it: JAX's and Equinox's
+    ``metadata={"static": True}``, or flax.struct's ``pytree_node=False``, so a
+    decorated subclass of a ``flax.struct`` base keeps the base's static fields.
+    """
+    return bool(f.metadata.get("static", False)) or f.metadata.get("pytree_node") is False
 
 
 def converter_of(f: dataclasses.Field[Any]) -> Callable[[Any], Any] | None:

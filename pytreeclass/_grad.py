@@ -18,7 +18,7 @@ import jax.numpy as jnp
 from ._dataclass import pytree_dataclass
 from ._field import field
 from ._filters import combine, is_inexact_array, partition
-from ._wrapper import FunctionWrapper, document_wrapper, wrap
+from ._wrapper import FunctionWrapper, transform_wrapper, wrap
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -29,7 +29,7 @@ def _name(fun: Callable) -> str:
     return getattr(fun, "__qualname__", None) or type(fun).__qualname__
 
 
-@document_wrapper
+@transform_wrapper
 @pytree_dataclass
 class _GradWrapper(FunctionWrapper):
     has_aux: bool = field(static=True)

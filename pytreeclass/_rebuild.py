@@ -30,10 +30,13 @@ delete this module. ``tests/test_rebuild.py`` pins the behaviour relied on.
 
 from __future__ import annotations
 
+import abc
 import inspect
 from typing import Any
 
-from ._registry import SPEC_ATTRIBUTE, undecorated_subclass_error
+import jax
+
+from ._registry import SPEC_ATTRIBUTE, mark_decorated, undecorated_subclass_error
 
 REBUILD_KEYWORD = "_pytreeclass_rebuild_"
 
@@ -57,12 +60,30 @@ class RebuildMarker:
     def __repr__(self) -> str:
         return "<pytreeclass: rebuild without __init__>"
 
-    def __reduce__(self) -> tuple[Any, tuple[type]]:
-        return _marker_of, (self.cls,)
+    def __reduce__(self) -> tuple[Any, tuple]:
+        spec = self.cls.__dict__[SPEC_ATTRIBUTE]
+        return _unpickled_marker, (self.cls, spec.data_names, spec.static_names)
 
 
-def _marker_of(cls: type) -> RebuildMarker:
-    return cls.__dict__[REBUILD_KEYWORD]
+def _unpickled_marker(cls: type, data_names: tuple, static_names: tuple) -> RebuildMarker:
+    """The marker of ``cls`` when a treedef or the class itself is unpickled.
+
+    In the process that decorated ``cls`` (or already unpickled it), its own
+    marker. Otherwise ``cls`` is a class pickled by value (cloudpickle, for a
+    class of ``__main__`` or a notebook) being restored in a new process: its
+    ``__dict__`` is still being filled in, so register it with JAX here, under
+    the fields it had, and give it a marker; the restored ``__dict__`` then
+    holds this very marker (pickle's memo).
+    """
+    marker = cls.__dict__.get(REBUILD_KEYWORD)
+    if isinstance(marker, RebuildMarker):
+        return marker
+    marker = RebuildMarker(cls)
+    # ``register_dataclass`` takes a class that is not (yet) a dataclass when the
+    # fields are named, which is the documented form.
+    jax.tree_util.register_dataclass(cls, list(data_names), [*static_names, REBUILD_KEYWORD])
+    mark_decorated(cls)
+    return marker
 
 
 def install_rebuild_new(cls: type, refusal: str | None = None) -> None:
@@ -81,7 +102,7 @@ def install_rebuild_new(cls: type, refusal: str | None = None) -> None:
             return new_object(rebuilder)
         if klass is not cls and SPEC_ATTRIBUTE not in klass.__dict__:
             raise undecorated_subclass_error(cls, klass)
-        if refusal is not None:
+        if refusal is not None and klass is cls:
             raise TypeError(refusal)
         if user_new is None:
             return new_object(klass)
@@ -91,7 +112,8 @@ def install_rebuild_new(cls: type, refusal: str | None = None) -> None:
     # ``inspect.signature(cls)`` reads an own ``__new__`` before ``__init__``:
     # show it the signature the class had before this ``__new__`` existed.
     __new__.__signature__ = _with_class_parameter(inspect.signature(cls))  # type: ignore[attr-defined]
-    setattr(__new__, "_pytreeclass_new_", True)  # noqa: B010 - a function attribute
+    # A decorated subclass's ``__new__`` passes over this one to the user's.
+    setattr(__new__, "_pytreeclass_user_new_", user_new)  # noqa: B010 - a function attribute
     cls.__new__ = __new__  # type: ignore[method-assign]
 
 
@@ -110,8 +132,8 @@ def _user_new(cls: type) -> Any:
         if new is None:
             continue
         new = getattr(new, "__func__", new)  # a staticmethod wrapping a plain function
-        if getattr(new, "_pytreeclass_new_", False):
-            continue
+        if hasattr(new, "_pytreeclass_user_new_"):
+            return new._pytreeclass_user_new_
         return None if new is object.__new__ else new
     return None
 
@@ -128,10 +150,11 @@ def _rebuilder(cls: type) -> type:
     ``__slots__ = ()`` mixins, builtins), which is all ``__class__`` assignment
     requires; no ``__bases__`` is ever assigned.
 
-    Why no user code runs for it: ``type.__new__`` is called directly with
-    ``cls``'s metaclass, so no metaclass ``__new__``/``__init__`` runs, and the
+    Why no user code runs for it: ``type.__new__`` (``ABCMeta.__new__`` for an
+    ABC) is called directly with ``cls``'s metaclass, so no metaclass
+    ``__new__``/``__init__`` of the user's runs, and the
     ``__init_subclass__`` that ``type.__new__`` calls is shadowed on ``cls`` for
-    the duration of the call (``tests/test_rebuild.py`` pins both).
+    the duration of the call (``tests/test_classes.py`` pins both).
     """
     # ``object.__setattr__``: past a frozen or user ``__setattr__``. Adopting the
     # fresh ``**fields`` dict as ``__dict__`` is cheaper than updating the empty
@@ -150,7 +173,11 @@ def _rebuilder(cls: type) -> type:
     own_hook = cls.__dict__.get("__init_subclass__", _ABSENT)
     type.__setattr__(cls, "__init_subclass__", classmethod(_no_hook))
     try:
-        return type.__new__(type(cls), cls.__name__, (cls,), namespace)
+        # An ABC's subclass needs its own ABC registry and caches, or
+        # ``issubclass`` checks against it would write into ``cls``'s: so
+        # ``ABCMeta.__new__`` (the standard library's, never a user's override).
+        make = abc.ABCMeta.__new__ if isinstance(cls, abc.ABCMeta) else type.__new__
+        return make(type(cls), cls.__name__, (cls,), namespace)
     finally:
         if own_hook is _ABSENT:
             type.__delattr__(cls, "__init_subclass__")

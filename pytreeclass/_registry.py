@@ -37,6 +37,8 @@ class ClassSpec:
     cache_names: frozenset[str]
     init_is_generated: bool
     user_init: Callable[..., None]
+    #: Fields whose converter the generated ``__init__`` applies to its argument.
+    early_converters: frozenset[str]
     frozen: bool
     #: The ``__check_init__`` functions of the MRO, most derived first.
     check_inits: tuple[Callable[[Any], None], ...]
@@ -44,6 +46,11 @@ class ClassSpec:
 
 def register_spec(cls: type, spec: ClassSpec) -> None:
     setattr(cls, SPEC_ATTRIBUTE, spec)
+    mark_decorated(cls)
+
+
+def mark_decorated(cls: type) -> None:
+    """Count ``cls`` among the pytree dataclasses of this process."""
     _DECORATED.add(cls)
 
 

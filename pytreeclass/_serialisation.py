@@ -98,13 +98,8 @@ def _read_leaf(file: BinaryIO, path: tuple, like: Any) -> Any:
     is_struct = isinstance(like, jax.ShapeDtypeStruct)
     if not (is_struct or is_array_like(like)):
         return like
-    try:
-        loaded = np.load(file, allow_pickle=False)
-    except (EOFError, ValueError) as error:
-        raise ValueError(
-            f"tree_deserialise_leaves: the file ends before the leaf at {_path(path)} "
-            f"({_describe(like)}): it was written from a smaller tree ({error})."
-        ) from None
+    _check_npy_follows(file, path, like)
+    loaded = np.load(file, allow_pickle=False)
     if not (is_struct or is_array(like)):  # a Python number
         return type(like)(loaded.item())
     dtype = like.dtype
@@ -126,6 +121,29 @@ def _read_leaf(file: BinaryIO, path: tuple, like: Any) -> Any:
     if is_key_dtype(dtype):
         return jax.random.wrap_key_data(loaded, impl=jax.random.key_impl(cast(Any, like)))
     return jnp.asarray(loaded)
+
+
+_NPY_MAGIC = b"\x93NUMPY"
+
+
+def _check_npy_follows(file: BinaryIO, path: tuple, like: Any) -> None:
+    """Raise, saying which, unless the next bytes start a ``.npy`` array."""
+    start = file.tell()
+    magic = file.read(len(_NPY_MAGIC))
+    file.seek(start)
+    if not magic:
+        raise ValueError(
+            f"tree_deserialise_leaves: the file ends before the leaf at {_path(path)} "
+            f"({_describe(like)}): it was written from a smaller tree. Pass a `like` of "
+            f"the saved tree's structure."
+        )
+    if magic != _NPY_MAGIC:
+        seen = "pickled data" if magic[:1] == b"\x80" else f"bytes {magic!r}"
+        raise ValueError(
+            f"tree_deserialise_leaves: the file is not in the format tree_serialise_leaves "
+            f"writes (one .npy array per leaf): where the leaf at {_path(path)} should start "
+            f"it holds {seen}. Read it with the library that wrote it."
+        )
 
 
 def _describe(like: Any) -> str:

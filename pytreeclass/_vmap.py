@@ -12,7 +12,7 @@ from ._dataclass import pytree_dataclass
 from ._field import field
 from ._filters import is_array, is_array_like
 from ._paths import argument_label, parameter_names
-from ._wrapper import FunctionWrapper, document_wrapper, wrap
+from ._wrapper import FunctionWrapper, transform_wrapper, wrap
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -136,7 +136,7 @@ def _check_batch_sizes(
         )
 
 
-@document_wrapper
+@transform_wrapper
 @pytree_dataclass
 class _VmapWrapper(FunctionWrapper):
     in_axes: _AxisSpec = field(static=True)

@@ -14,6 +14,7 @@ structure and its cache never holds a model.
 
 from __future__ import annotations
 
+import sys
 import types
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -50,17 +51,30 @@ _FORWARDED = frozenset({"__name__", "__qualname__", "__module__", "__wrapped__"}
 _DOC = property(lambda self: getattr(self.fun, "__doc__", None))
 
 
-def document_wrapper(cls: type[W]) -> type[W]:
-    """Give a wrapper class a ``__doc__`` that reads its function's. (The class's
-    own ``__doc__``, which ``dataclasses`` fills in, would shadow ``__getattr__``.)"""
+def transform_wrapper(cls: type[W]) -> type[W]:
+    """Finish a wrapper class: a ``__doc__`` that reads its function's, and its
+    variant for pytree functions (``fun`` a data field), made now and published in
+    the class's module, so that ``pickle`` finds it by name in any process."""
+    _read_doc_of_fun(cls)
+    namespace = {"__annotations__": {"fun": Callable}, "fun": field(), "__module__": cls.__module__}
+    variant = type(f"{cls.__name__}OfPytree", (cls,), namespace)
+    _WITH_PYTREE_FUN[cls] = _read_doc_of_fun(pytree_dataclass(variant))
+    setattr(sys.modules[cls.__module__], variant.__name__, variant)
+    return cls
+
+
+def _read_doc_of_fun(cls: type[W]) -> type[W]:
+    # The class's own ``__doc__``, which ``dataclasses`` fills in, would shadow
+    # ``__getattr__``: a property in its place reads the function's.
     setattr(cls, "__doc__", _DOC)  # noqa: B010 - a property in place of the docstring
     return cls
 
 
-document_wrapper(FunctionWrapper)
+_WITH_PYTREE_FUN: dict[type, type] = {}
+transform_wrapper(FunctionWrapper)
 
 
-@document_wrapper
+@transform_wrapper
 @pytree_dataclass
 class BoundMethod(FunctionWrapper):
     """``fun`` bound to ``instance``, with ``instance`` a child of the tree (so traced)."""
@@ -69,19 +83,6 @@ class BoundMethod(FunctionWrapper):
 
     def __call__(self, /, *args: Any, **kwargs: Any) -> Any:
         return self.fun(self.instance, *args, **kwargs)
-
-
-_WITH_PYTREE_FUN: dict[type, type] = {}
-
-
-def _with_pytree_fun(cls: type[W]) -> type[W]:
-    """``cls`` with ``fun`` redeclared as a data field (made once per class)."""
-    if cls not in _WITH_PYTREE_FUN:
-        namespace = {"__annotations__": {"fun": Callable}, "fun": field(), "__module__": __name__}
-        subclass = type(f"{cls.__name__}OfPytree", (cls,), namespace)
-        subclass.__qualname__ = subclass.__name__
-        _WITH_PYTREE_FUN[cls] = document_wrapper(pytree_dataclass(subclass))
-    return _WITH_PYTREE_FUN[cls]
 
 
 def split_bound_method(fun: Any) -> Any:
@@ -101,4 +102,4 @@ def wrap(cls: type[W], fun: Any, kind: str, **options: Any) -> W:
         hash(fun)
     except TypeError:
         is_pytree = True  # an unhashable callable cannot be treedef metadata
-    return (_with_pytree_fun(cls) if is_pytree else cls)(fun=fun, **options)
+    return (_WITH_PYTREE_FUN[cls] if is_pytree else cls)(fun=fun, **options)

@@ -1,5 +1,7 @@
 """tree_serialise_leaves / tree_deserialise_leaves: Equinox's format, both directions."""
 
+import pickle
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -88,3 +90,13 @@ def test_a_shorter_or_longer_file_says_so(tmp_path):
     ptc.tree_serialise_leaves(tmp_path / "long.eqx", [jnp.ones(1), jnp.ones(1)])
     with pytest.raises(ValueError, match="more leaves than `like`"):
         ptc.tree_deserialise_leaves(tmp_path / "long.eqx", [jnp.ones(1)])
+
+
+def test_a_file_that_is_not_a_leaves_file_says_so(tmp_path):
+    path = tmp_path / "model.pkl"
+    path.write_bytes(pickle.dumps({"weight": [1.0, 2.0]}))
+    with pytest.raises(ValueError, match=r"not in the format.*at \[0\].*pickled data"):
+        ptc.tree_deserialise_leaves(path, [jnp.ones(2)])
+    path.write_bytes(b"weights: 1, 2")
+    with pytest.raises(ValueError, match=r"not in the format.*b'weight'"):
+        ptc.tree_deserialise_leaves(path, [jnp.ones(2)])
