@@ -95,6 +95,33 @@ def bench_eval_shape(rounds: int, target_s: float) -> list[dict]:
     return [{"case": "eval_shape MLP-128 forward", **compare(fns, rounds, target_s)}]
 
 
+def bench_error_if(rounds: int, target_s: float) -> list[dict]:
+    """A cached filter_jit call with one error_if against the same function without it
+    (baseline: the same library's filter_jit, no check), ptc and eqx side by side."""
+
+    def unchecked(x):
+        return jnp.sin(x) * 2
+
+    def checked_with(lib):
+        def checked(x):
+            return jnp.sin(lib.error_if(x, x <= 0, "x must be positive")) * 2
+
+        return checked
+
+    # Eight floats: a larger array lets XLA's CPU threading (not the check) set the time.
+    x = jnp.ones(8)
+    rows = []
+    for name, lib in (("ptc", ptc), ("eqx", eqx)):
+        plain, checked = lib.filter_jit(unchecked), lib.filter_jit(checked_with(lib))
+        fns = {
+            "without error_if": lambda f=plain: f(x).block_until_ready(),
+            "with one error_if": lambda f=checked: f(x).block_until_ready(),
+        }
+        case = f"{name}.filter_jit, sin(x) * 2 on 8 floats"
+        rows.append({"case": case, **compare(fns, rounds, target_s)})
+    return rows
+
+
 def loss(model, x):
     return jnp.sum(model(x) ** 2)
 
@@ -255,6 +282,9 @@ def main(argv: list[str] | None = None) -> int:
         "Abstract evaluation (baseline: jax.eval_shape)": bench_eval_shape(rounds, target_s),
         "Mixed model, which jax.jit cannot take (baseline: ptc.filter_jit)": bench_mixed(
             rounds, target_s
+        ),
+        "One error_if, condition false (baseline: the same filter_jit without it)": (
+            bench_error_if(rounds, target_s)
         ),
         "Scaling: identity on a tuple of N arrays": bench_scaling(
             [1, 10, 100, 1000], rounds, target_s

@@ -159,7 +159,7 @@ def _make_pytree_dataclass(cls: type[T], given: dict[str, bool]) -> type[T]:
 
     params = getattr(cls, "__dataclass_params__")  # noqa: B009 - set by dataclasses
     init_is_generated = not already_dataclass and "__init__" not in user_wrote and params.init
-    replaced = inherited_init or cls.__init__  # type: ignore[misc]
+    replaced = inherited_init or cls.__init__
     spec, early_converters = _class_spec(cls, init_is_generated, replaced)
     cls.__init__ = make_init(spec, replaced, early_converters)  # type: ignore[method-assign]
     if spec.frozen:
@@ -206,7 +206,7 @@ def _inherited_custom_init(cls: type, given: dict[str, bool]) -> Callable[..., N
             continue  # Protocol's placeholder, which would look for the next one
         if spec is not None and spec.init_is_generated:
             return None
-        return None if init is object.__init__ or _is_generated(init) else klass.__init__
+        return None if init is object.__init__ or _is_generated(init) else vars(klass)["__init__"]
     return None
 
 

@@ -83,6 +83,8 @@ def _owner_and_self(fun: Callable) -> tuple[Callable, tuple]:
 # (bound methods of ordinary objects) would otherwise share an entry that points at
 # whichever of them came first, and dangles once it is collected.
 _SHARED: weakref.WeakKeyDictionary[Callable, dict[Any, _Compiled]] = weakref.WeakKeyDictionary()
+# Every live one, shared or not, for ``clear_caches``.
+_LIVE: weakref.WeakSet[_Compiled] = weakref.WeakSet()
 
 
 class _Compiled:
@@ -94,6 +96,7 @@ class _Compiled:
     """
 
     def __init__(self, owner: Callable, donate: Donate, max_traces, jit_kwargs, *, shared: bool):
+        _LIVE.add(self)
         self.name = _profile_name(owner)
         self.log = TraceLog(parameter_names(owner))
         self.max_traces = max_traces
@@ -163,6 +166,41 @@ def _compiled_for(owner: Callable, donate: Donate, max_traces, jit_kwargs) -> _C
     if options not in per_owner:
         per_owner[options] = _Compiled(owner, donate, max_traces, jit_kwargs, shared=True)
     return per_owner[options]
+
+
+def clear_caches() -> None:
+    """Empty every cache pytreeclass holds; the next call of each function retraces.
+
+    Clears the compiled executables of every ``filter_jit`` function (the
+    ``jax.jit`` caches inside them), ``filter_eval_shape``'s, and the memos of
+    which leaf types are arrays and of ``nondifferentiable_backward``'s rules.
+    Wrappers of one function still share one cache afterwards, and trace
+    counts keep counting. Unlike ``jax.clear_caches`` it leaves JAX's caches of
+    other functions alone: call both to free everything. As Equinox's
+    ``clear_caches``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> import pytreeclass as ptc
+        >>> f = ptc.filter_jit(lambda x: x + 1)
+        >>> _ = f(jnp.ones(2))
+        >>> ptc.clear_caches()
+        >>> _ = f(jnp.ones(2))
+        >>> f.trace_count()
+        2
+    """
+    from . import _ad, _nondifferentiable, _static_key  # cycle-free: they never import _jit
+
+    for compiled in list(_LIVE):
+        jitted: Any = compiled.jitted  # the stubs lack clear_cache
+        jitted.clear_cache()
+        direct: Any = compiled.direct
+        if direct is not None:
+            direct.clear_cache()
+    eval_shape: Any = _ad._CACHED_EVAL_SHAPE  # a jax.jit: the stubs lack clear_cache
+    eval_shape.clear_cache()
+    _nondifferentiable._reverse_identity.cache_clear()
+    _static_key._IS_ARRAY_TYPE.forget_all()
 
 
 def _profile_name(owner: Callable) -> str:
@@ -372,6 +410,12 @@ class _JitWrapper(functools.partial):
     cloudpickle (Ray, Dask, joblib, spawn pools) carry the function and options,
     never the compile caches, which the receiving process builds afresh.
     """
+
+    lower: Callable[..., Lowered]
+    trace_count: Callable[[], int]
+    explain_retrace: Callable[[], str | None]
+    _filter_jit_call: tuple[Callable, Donate, Any, dict[str, Any]]
+    __wrapped__: Callable
 
     def __get__(self, instance: Any, owner: type | None = None) -> Any:
         # As a method decorator it binds like the function it replaces.

@@ -46,6 +46,13 @@ class _IsArrayType(dict):
         self.pop(ref, None)
         self._cleanups.pop(ref, None)
 
+    def forget_all(self) -> None:
+        """Empty the memo and ``KNOWN_ARRAY_TYPES`` together (one without the other
+        would lose the all-arrays fast path for good)."""
+        self.clear()
+        self._cleanups.clear()
+        KNOWN_ARRAY_TYPES.clear()
+
 
 _IS_ARRAY_TYPE = _IsArrayType()
 _lookup = _IS_ARRAY_TYPE.__getitem__

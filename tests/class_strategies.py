@@ -67,6 +67,17 @@ EVENTS: list[tuple[str, Any, str]] = []
 PLANS: dict[type, ClassPlan] = {}
 
 
+# The generated classes' methods reach the module's state through these functions,
+# which pickle by name: cloudpickle sends those methods by value, with every global
+# they name, and PLANS and EVENTS grow with the run.
+def record(event: tuple[str, Any, str]) -> None:
+    EVENTS.append(event)
+
+
+def plan_of(cls: type) -> ClassPlan:
+    return PLANS[cls]
+
+
 # --- bases --------------------------------------------------------------------------
 
 
@@ -288,7 +299,7 @@ def _field(f: FieldPlan) -> Any:
 
 def _counting_converter(f: FieldPlan) -> Any:
     def convert(value: Any) -> jax.Array:
-        EVENTS.append(("convert", id(f), ""))
+        record(("convert", id(f), ""))
         return jnp.asarray(value)
 
     return convert
@@ -319,8 +330,8 @@ def _store(obj: Any, name: str, value: Any, *, assign: bool) -> None:
 
 def _post_init(plan: ClassPlan) -> Any:
     def __post_init__(self: Any) -> None:
-        actual = PLANS[type(self)]
-        EVENTS.append(("__post_init__", plan.cls, type(self).__name__))
+        actual = plan_of(type(self))
+        record(("__post_init__", plan.cls, type(self).__name__))
         for f in actual.all_fields():
             if not f.init and f.default == "none":  # a derived field
                 _store(self, f.name, default_value(f), assign=actual.post_init_assigns)
@@ -341,8 +352,8 @@ def _custom_init(plan: ClassPlan) -> Any:
     style = plan.effective_init()
 
     def __init__(self: Any, /, **kwargs: Any) -> None:
-        EVENTS.append(("__init__", plan.cls, type(self).__name__))
-        actual = PLANS[type(self)]
+        record(("__init__", plan.cls, type(self).__name__))
+        actual = plan_of(type(self))
         if style == "super" and plan.parent.effective_init() in CUSTOM_INITS:
             super(plan.cls, self).__init__(**kwargs)
             return
@@ -365,8 +376,8 @@ def _custom_init(plan: ClassPlan) -> Any:
 
 def _check_init(plan: ClassPlan) -> Any:
     def __check_init__(self: Any) -> None:
-        EVENTS.append(("__check_init__", plan.cls, type(self).__name__))
-        for f in PLANS[type(self)].all_fields():
+        record(("__check_init__", plan.cls, type(self).__name__))
+        for f in plan_of(type(self)).all_fields():
             if f.converter and not isinstance(getattr(self, f.name), jax.Array):
                 raise AssertionError(f"__check_init__ saw {f.name} before its converter")
 

@@ -9,6 +9,7 @@ import collections
 import dataclasses
 import typing
 
+import cloudpickle
 import jax
 import jax.numpy as jnp
 import pytest
@@ -33,6 +34,9 @@ FUZZ = settings(
     max_examples=5 * settings.default.max_examples,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     deadline=None,
+    # The same classes on every run of a profile (so the shape census below cannot
+    # fail by chance); the ``thorough`` profile explores afresh each time.
+    derandomize=settings.default.max_examples < 2000,
 )
 SHAPES: collections.Counter = collections.Counter()
 
@@ -142,6 +146,15 @@ def test_generated_classes_keep_every_invariant(generated: Generated):
         inexact = ptc.is_inexact_array(leaf)
         assert (grad is not None) == inexact, jax.tree_util.keystr(path)
     assert_trees_equal(batch, mapped, "filter_vmap(identity)(batch)")
+
+    # The class goes by value through cloudpickle (it is not importable by name).
+    # Last: loading it back in this process replaces the class's functions by copies.
+    # (Statics are not compared: a jitted callable such as jnp.tanh unpickles unequal.)
+    again = cloudpickle.loads(cloudpickle.dumps(obj))
+    assert type(again) is cls and vars(again).keys() == vars(obj).keys()
+    arrays = [leaf for leaf in jax.tree_util.tree_leaves(obj) if ptc.is_array(leaf)]
+    arrays_again = [leaf for leaf in jax.tree_util.tree_leaves(again) if ptc.is_array(leaf)]
+    assert_trees_equal(arrays, arrays_again, "cloudpickle")
 
 
 def test_the_fuzzer_draws_every_shape():
