@@ -10,6 +10,7 @@ leaves whose value rides in the treedef.
 from __future__ import annotations
 
 import functools
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -19,6 +20,7 @@ import jax.numpy as jnp
 from ._dataclass import pytree_dataclass
 from ._field import field
 from ._filters import combine, is_array, is_inexact_array, partition
+from ._jit import owner_and_self
 from ._static_key import WithStatic, abstract_key, rebuild_arguments, split_output
 from ._tree import tree_equal
 from ._wrapper import FunctionWrapper, transform_wrapper, wrap
@@ -56,6 +58,26 @@ def _is_none(x: Any) -> bool:
 def _split_output(out: Any) -> tuple[Any, StaticBox]:
     dynamic, static = partition(out, is_array)
     return dynamic, StaticBox(static)
+
+
+def split_aux(
+    out: Any, kind: str, fun: Callable, value: str = "output"
+) -> tuple[Any, tuple[Any, StaticBox]]:
+    """``(value, aux)`` from the output of a ``has_aux=True`` function: any 2-sequence,
+    as JAX takes. The aux travels as its arrays (traced outputs, so they come back
+    concrete) and a ``StaticBox`` of the rest; ``join_aux`` puts it together."""
+    if isinstance(out, str) or not isinstance(out, Sequence) or len(out) != 2:
+        raise TypeError(
+            f"{kind}({getattr(fun, '__qualname__', fun)!s}, has_aux=True): the function "
+            f"must return a pair ({value}, aux), got {type(out).__name__}."
+        )
+    main, aux = out
+    return main, _split_output(aux)
+
+
+def join_aux(aux: tuple[Any, StaticBox]) -> Any:
+    arrays, static = aux
+    return combine(arrays, static.value)
 
 
 def _is_struct(x: Any) -> bool:
@@ -126,15 +148,15 @@ def filter_vjp(fun: Callable[..., Any], *primals: Any, has_aux: bool = False) ->
     """
     diff, nondiff = partition(primals, is_inexact_array)
 
-    def diff_fun(*diff_primals: Any) -> tuple[Any, tuple[Any, Any, StaticBox]]:
+    def diff_fun(*diff_primals: Any) -> tuple[Any, tuple[Any, Any, Any]]:
         out = fun(*combine(diff_primals, nondiff))
-        out, aux = out if has_aux else (out, None)
+        out, aux = split_aux(out, "filter_vjp", fun) if has_aux else (out, None)
         diff_out, nondiff_out = partition(out, is_inexact_array)
-        return diff_out, (*_split_output(nondiff_out), StaticBox(aux))
+        return diff_out, (*_split_output(nondiff_out), aux)
 
     diff_out, vjp_fn, (arrays, static, aux) = jax.vjp(diff_fun, *diff, has_aux=True)
     out = combine(diff_out, arrays, static.value)
-    return (out, vjp_fn, aux.value) if has_aux else (out, vjp_fn)
+    return (out, vjp_fn, join_aux(aux)) if has_aux else (out, vjp_fn)
 
 
 @transform_wrapper
@@ -146,14 +168,15 @@ class _JacobianWrapper(FunctionWrapper):
     def __call__(self, x: Any, /, *args: Any, **kwargs: Any) -> Any:
         diff_x, static_x = partition(x, is_inexact_array)
 
-        def of_diff(diff: Any) -> tuple[Any, StaticBox]:
+        def of_diff(diff: Any) -> tuple[Any, Any]:
             out = self.fun(combine(diff, static_x), *args, **kwargs)
-            out, aux = out if self.has_aux else (out, None)
-            return out, StaticBox(aux)
+            if not self.has_aux:
+                return out, None
+            return split_aux(out, "filter_jacrev" if self.reverse else "filter_jacfwd", self.fun)
 
         jacobian = jax.jacrev if self.reverse else jax.jacfwd
         out, aux = jacobian(of_diff, has_aux=True)(diff_x)
-        return (out, aux.value) if self.has_aux else out
+        return (out, join_aux(aux)) if self.has_aux else out
 
 
 def filter_jacfwd(fun: Callable[..., Any], has_aux: bool = False) -> Callable[..., Any]:
@@ -264,24 +287,48 @@ def filter_eval_shape(fun: Callable[..., Any], *args: Any, **kwargs: Any) -> Any
         >>> ptc.filter_eval_shape(lambda n, name: (jnp.zeros((n, 3)), name), 4, "w")
         (ShapeDtypeStruct(shape=(4, 3), dtype=float32), 'w')
     """
-    leaves, treedef = jax.tree_util.tree_flatten((fun, args, kwargs))
+    owner, bound_self = owner_and_self(fun)
+    per_key = _eval_shape_cache(owner)
+    leaves, treedef = jax.tree_util.tree_flatten((bound_self + args, kwargs))
     try:
         dynamic, key = abstract_key(leaves, treedef)
-        hash(key)
+        evaluation = None if per_key is None else per_key.get(key)
     except TypeError:  # an unhashable static leaf: no cache, trace this once
+        per_key = None
+    if per_key is None:
         return _uncached_eval_shape(fun, args, kwargs)
-    out = _CACHED_EVAL_SHAPE.eval_shape(dynamic, key)
+    if evaluation is None:
+        evaluation = per_key[key] = _evaluation(weakref.ref(owner), key)
+    out = evaluation.eval_shape(dynamic)
     return out.rebuild() if type(out) is WithStatic else out
 
 
-def _evaluate(dynamic: list, key: Any) -> Any:
-    call, args, kwargs = rebuild_arguments(dynamic, key)
-    return split_output(call(*args, **kwargs))
+# Per underlying function (filter_jit's cache-identity rule, ``owner_and_self``),
+# held weakly: static key -> a ``jax.jit`` of the function for that key. The
+# statics live in that jit's closure, not in a JAX cache key (JAX keeps
+# ``static_argnums`` values in caches of its own for as long as the process
+# lives), so all of it, closure and statics included, goes when the user drops
+# the function, as with ``jax.eval_shape``.
+EVAL_SHAPE_CACHES: weakref.WeakKeyDictionary[Callable, dict[Any, Any]] = weakref.WeakKeyDictionary()
 
 
-# One jit for every filter_eval_shape call: JAX caches its traces by the static
-# key (treedef, static leaves) and the avals, as for filter_jit.
-_CACHED_EVAL_SHAPE = jax.jit(_evaluate, static_argnums=1)
+def _eval_shape_cache(owner: Callable) -> dict[Any, Any] | None:
+    """``owner``'s evaluations by static key, or ``None`` for a callable that compares
+    by value or cannot be weakly referenced (then nothing is cached)."""
+    if type(owner).__eq__ is not object.__eq__:
+        return None
+    try:
+        return EVAL_SHAPE_CACHES.setdefault(owner, {})
+    except TypeError:
+        return None
+
+
+def _evaluation(owner_ref: weakref.ref, key: Any) -> Any:
+    def evaluate(dynamic: list) -> Any:
+        args, kwargs = rebuild_arguments(dynamic, key)
+        return split_output(owner_ref()(*args, **kwargs))
+
+    return jax.jit(evaluate)
 
 
 def _uncached_eval_shape(fun: Callable[..., Any], args: tuple, kwargs: dict) -> Any:

@@ -48,10 +48,10 @@ from ._static_key import (
 )
 from ._trace_log import TraceLog
 
-Donate = Literal["none", "all", "all-except-first"]
+Donate = Literal["none", "all", "all-except-first", "warn", "warn-except-first"]
 P = ParamSpec("P")
 R = TypeVar("R", covariant=True)
-_DONATE_MODES = ("none", "all", "all-except-first")
+_DONATE_MODES = ("none", "all", "all-except-first", "warn", "warn-except-first")
 
 
 class RetraceWarning(UserWarning):
@@ -64,7 +64,7 @@ class RetraceWarning(UserWarning):
 # --- the underlying function and its shared jax.jit -----------------------------
 
 
-def _owner_and_self(fun: Callable) -> tuple[Callable, tuple]:
+def owner_and_self(fun: Callable) -> tuple[Callable, tuple]:
     """Split ``fun`` into the underlying function and the pytree it is bound to, if any.
 
     A bound method of a pytree, or a pytree with ``__call__``, has its arrays
@@ -93,17 +93,19 @@ class _Compiled:
     ``jitted(dynamic, key)``, or ``jitted(kept, donated, key)`` for
     ``donate="all-except-first"``: a fixed arity per mode, because even an
     empty extra argument costs JAX's dispatch about a microsecond.
+
+    Shared by every wrapper of the function, so it holds no diagnostics: it
+    counts traces (``traces[0]``), and each wrapper, seeing the count move
+    during its own call, records that call's arguments in its own log
+    (``_make_wrapper``): concrete arrays, whose sharding and weak type show.
     """
 
-    def __init__(self, owner: Callable, donate: Donate, max_traces, jit_kwargs, *, shared: bool):
+    def __init__(
+        self, owner: Callable, donate: Donate, jit_kwargs, *, shared: bool, kept_index: int
+    ):
         _LIVE.add(self)
         self.name = _profile_name(owner)
-        self.log = TraceLog(parameter_names(owner))
-        self.max_traces = max_traces
-        #: Warnings of traces that went over ``max_traces``, issued by the wrapper
-        #: once the call returns: outside the trace (a warning made an error must
-        #: not abort it) and pointing at the caller's line.
-        self.pending_warnings: list[str] = []
+        self.traces = [0]
         # A shared entry must not keep ``owner`` alive; an unshared one is owned
         # by its wrapper, which holds ``owner`` anyway.
         owner_ref = cast(Callable[[], Any], weakref.ref(owner) if shared else lambda: owner)
@@ -115,16 +117,20 @@ class _Compiled:
             return split_output(out)
 
         def traced_split(kept: list, donated: list, key: Any) -> Any:
-            return run([*kept, *donated], key)
+            return run(split.merge(kept, donated, key), key)
 
         traced: Callable[..., Any] = run
         options: dict[str, Any] = {"static_argnums": 1}
-        if donate == "all-except-first":
+        if donate.endswith("except-first"):
             traced, options = traced_split, {"static_argnums": 2, "donate_argnums": 1}
-        elif donate == "all":
+        elif donate != "none":
             options["donate_argnums"] = 0
         traced.__name__ = traced.__qualname__ = self.name
         self.jitted = jax.jit(traced, **options, **jit_kwargs)
+        #: What the wrapper calls: ``jitted(dynamic, key)`` in every mode.
+        self.call: Any = self.jitted
+        if donate.endswith("except-first"):
+            self.call = split = SplitFirst(self.jitted, kept_index)
         # When every leaf is an array, filter_jit's semantics are plain jax.jit's,
         # and calling a jax.jit of the function on the arguments themselves skips
         # the static key (its hash and equality test) and a second flatten in JAX:
@@ -141,31 +147,61 @@ class _Compiled:
             self.direct = jax.jit(direct, **jit_kwargs)
 
     def _record_trace(self, args: tuple, kwargs: dict) -> None:
-        self.log.record(args, kwargs)
-        if self.max_traces is not None and self.log.count > self.max_traces:
-            self.pending_warnings.append(
-                f"filter_jit({self.name}) has traced {self.log.count} times "
-                f"(max_traces={self.max_traces}). {self.log.explain()}"
-            )
-
-    def issue_warnings(self) -> None:
-        while self.pending_warnings:
-            # stacklevel 3: this method, the wrapper, then the caller's line.
-            warnings.warn(self.pending_warnings.pop(0), RetraceWarning, stacklevel=3)
+        # Under ``jax.disable_jit()`` the function runs eagerly: not a trace.
+        if not jax.config.jax_disable_jit:
+            self.traces[0] += 1
 
 
-def _compiled_for(owner: Callable, donate: Donate, max_traces, jit_kwargs) -> _Compiled:
+def _compiled_for(owner: Callable, donate: Donate, jit_kwargs, kept_index: int) -> _Compiled:
+    # The warning modes compile the same: one entry for "all" and "warn".
+    mode = cast(Donate, donate.replace("warn", "all"))
     if type(owner).__eq__ is not object.__eq__:
-        return _Compiled(owner, donate, max_traces, jit_kwargs, shared=False)
+        return _Compiled(owner, mode, jit_kwargs, shared=False, kept_index=kept_index)
     try:
-        options = (donate, max_traces, tuple(sorted(jit_kwargs.items())))
+        options = (mode, kept_index, tuple(sorted(jit_kwargs.items())))
         hash(options)
         per_owner = _SHARED.setdefault(owner, {})
     except TypeError:  # unhashable options or owner that cannot be weakly referenced
-        return _Compiled(owner, donate, max_traces, jit_kwargs, shared=False)
+        return _Compiled(owner, mode, jit_kwargs, shared=False, kept_index=kept_index)
     if options not in per_owner:
-        per_owner[options] = _Compiled(owner, donate, max_traces, jit_kwargs, shared=True)
+        per_owner[options] = _Compiled(owner, mode, jit_kwargs, shared=True, kept_index=kept_index)
     return per_owner[options]
+
+
+def _quiet_about_unusable_donations(call: Any) -> Any:
+    """``call`` without JAX's "Some donated buffers were not usable" warning, as
+    Equinox's ``donate="all"`` does (``"warn"`` keeps it). The filter costs about a
+    microsecond per call, paid only with donation."""
+
+    def quiet(dynamic: list, key: Any) -> Any:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Some donated buffers were not usable")
+            return call(dynamic, key)
+
+    return quiet
+
+
+class _Diagnostics:
+    """One wrapper's trace log and ``max_traces``, named after the user's function."""
+
+    def __init__(self, fun: Callable, owner: Callable, max_traces: int | None):
+        self.log = TraceLog(parameter_names(owner))
+        self.max_traces = max_traces
+        # ``filter_jit(filter_grad(loss))`` is about ``loss``, not the wrapper class.
+        named = inspect.unwrap(fun) if hasattr(fun, "__wrapped__") else owner
+        self.name = _profile_name(named)
+
+    def account(self, args: tuple, kwargs: dict) -> None:
+        """Record the trace that this wrapper's call with ``args`` just made."""
+        self.log.record(args, kwargs)
+        if self.max_traces is not None and self.log.count > self.max_traces:
+            # stacklevel 3: this method, the wrapper, then the caller's line.
+            warnings.warn(
+                f"filter_jit({self.name}) has traced {self.log.count} times "
+                f"(max_traces={self.max_traces}). {self.log.explain()}",
+                RetraceWarning,
+                stacklevel=3,
+            )
 
 
 def clear_caches() -> None:
@@ -197,8 +233,8 @@ def clear_caches() -> None:
         direct: Any = compiled.direct
         if direct is not None:
             direct.clear_cache()
-    eval_shape: Any = _ad._CACHED_EVAL_SHAPE  # a jax.jit: the stubs lack clear_cache
-    eval_shape.clear_cache()
+    for evaluations in list(_ad.EVAL_SHAPE_CACHES.values()):
+        evaluations.clear()
     _nondifferentiable._reverse_identity.cache_clear()
     _static_key._IS_ARRAY_TYPE.forget_all()
 
@@ -209,11 +245,21 @@ def _profile_name(owner: Callable) -> str:
     return (name or type(owner).__name__).rsplit("<locals>.", 1)[-1]
 
 
+def _binding_signature(fun: Callable) -> inspect.Signature:
+    """The signature calls are bound to: ``fun``'s own, so that a ``functools.wraps``
+    wrapper with parameters of its own is called with its own defaults, never with
+    those of the function it wraps; through ``__wrapped__`` only when ``fun`` takes
+    just ``*args, **kwargs`` (a decorator that forwards everything)."""
+    own = inspect.signature(fun, follow_wrapped=False)
+    forwards = all(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in own.parameters.values())
+    return inspect.signature(fun) if forwards and own.parameters else own
+
+
 def _binder(fun: Callable) -> tuple[int, int, Callable[[tuple, dict], tuple[tuple, dict]]]:
     """(lo, hi, bind): an all-positional call with ``lo <= len(args) <= hi``
     arguments is already normal (binding would not change it)."""
     try:
-        signature = inspect.signature(fun)
+        signature = _binding_signature(fun)
     except (TypeError, ValueError):
         return 0, sys.maxsize, lambda args, kwargs: (args, kwargs)
     kinds = [p.kind for p in signature.parameters.values()]
@@ -310,8 +356,11 @@ def filter_jit(
 
     Args:
         fun: the function; or omit it to use ``@filter_jit(...)``.
-        donate: ``"none"``, ``"all"`` (every array argument) or
-            ``"all-except-first"`` (all but the first positional argument's).
+        donate: ``"none"``; ``"all"`` (every array argument); ``"all-except-first"``
+            (all but the first call argument's: with a bound method or a model
+            as ``fun``, the instance is donated and the first argument after it
+            kept, as in Equinox); ``"warn"`` / ``"warn-except-first"``, the same
+            but keeping JAX's warning about donated buffers it could not use.
         max_traces: warn with ``RetraceWarning`` when traced more often.
         **jit_kwargs: passed to ``jax.jit`` (e.g. ``out_shardings``).
 
@@ -348,15 +397,16 @@ def filter_jit(
 
 
 def _make_wrapper(fun: Callable, donate: Donate, max_traces, jit_kwargs) -> Callable:
-    owner, bound_self = _owner_and_self(fun)
-    compiled = _compiled_for(owner, donate, max_traces, jit_kwargs)
+    owner, bound_self = owner_and_self(fun)
+    compiled = _compiled_for(owner, donate, jit_kwargs, kept_index=len(bound_self))
+    diagnostics = _Diagnostics(fun, owner, max_traces)
     lo, hi, bind = _binder(owner)
-    log = compiled.log
-    call = compiled.jitted if donate != "all-except-first" else SplitFirst(compiled.jitted)
+    log, traces, account = diagnostics.log, compiled.traces, diagnostics.account
+    call = compiled.call
+    if donate in ("all", "all-except-first"):
+        call = _quiet_about_unusable_donations(call)
     direct = compiled.direct
     flatten, all_arrays = jax.tree_util.tree_flatten, KNOWN_ARRAY_TYPES.issuperset
-
-    pending_warnings, issue_warnings = compiled.pending_warnings, compiled.issue_warnings
 
     # The hot path: keep it flat, every call here costs on each cached call.
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -365,6 +415,7 @@ def _make_wrapper(fun: Callable, donate: Donate, max_traces, jit_kwargs) -> Call
         if kwargs or not lo <= len(args) <= hi:
             args, kwargs = bind(args, kwargs)
         leaves, treedef = flatten((args, kwargs))
+        seen = traces[0]
         try:
             if direct is not None and all_arrays(map(type, leaves)):
                 out = direct(*args, **kwargs)
@@ -373,12 +424,12 @@ def _make_wrapper(fun: Callable, donate: Donate, max_traces, jit_kwargs) -> Call
                 use_direct = key is treedef and direct is not None
                 out = direct(*args, **kwargs) if use_direct else call(dynamic, key)  # pyright: ignore[reportOptionalCall]
         except (TypeError, ValueError):
-            error = _unhashable_leaf_error(compiled.name, args, kwargs, log)
+            error = _unhashable_leaf_error(diagnostics.name, args, kwargs, log)
             if error is not None:
                 raise error from None
             raise
-        if pending_warnings:
-            issue_warnings()
+        if traces[0] != seen:
+            account(args, kwargs)
         return out.rebuild() if type(out) is WithStatic else out
 
     def split(args: tuple, kwargs: dict, keyer: Callable = static_key) -> tuple[list, Any]:
@@ -389,7 +440,8 @@ def _make_wrapper(fun: Callable, donate: Donate, max_traces, jit_kwargs) -> Call
 
     def lower(*args: Any, **kwargs: Any) -> Lowered:
         dynamic, key = split(args, kwargs, abstract_key)
-        return Lowered(call.lower(dynamic, key), split, key, call, compiled.name)
+        aot = compiled.call
+        return Lowered(aot.lower(dynamic, key), split, key, aot, compiled.name)
 
     jitted = _JitWrapper(wrapper)
     # (A pytree ``fun``'s ``__dict__`` holds its fields: not wrapper attributes.)

@@ -170,37 +170,50 @@ def split_output(out: Any) -> Any:
 
 
 class SplitFirst:
-    """``jitted(kept, donated, key)`` from ``(dynamic, key)``: the first argument's
-    array leaves are kept, the rest donated."""
+    """``jitted(kept, donated, key)`` from ``(dynamic, key)``: the array leaves of
+    the argument at ``index`` are kept, the rest donated.
 
-    def __init__(self, jitted: Any):
+    ``index`` is 0 for a plain function, 1 when a bound instance (or a pytree
+    ``fun``) comes first: as in Equinox, the first *call* argument is kept.
+    ``merge`` puts the leaves back in order inside the trace.
+    """
+
+    def __init__(self, jitted: Any, index: int):
         self.jitted = jitted
-        self.splits: dict[Any, int] = {}
+        self.index = index
+        self.spans: dict[Any, tuple[int, int]] = {}
 
-    def _split(self, key: Any) -> int:
-        # The split depends on the structure and on which leaves are arrays.
+    def span(self, key: Any) -> tuple[int, int]:
+        """Where the kept argument's array leaves are in ``dynamic``."""
+        # The span depends on the structure and on which leaves are arrays.
         layout = key if type(key) is PyTreeDef else key[:2]
-        split = self.splits.get(layout)
-        if split is None:
+        span = self.spans.get(layout)
+        if span is None:
             n_dynamic = key.num_leaves if layout is key else sum(key[1])
             args, _ = rebuild_arguments([_ARRAY_PLACEHOLDER] * n_dynamic, key)
-            split = self.splits[layout] = _first_argument_dynamic_count(args)
-        return split
+            start = sum(_dynamic_count(arg) for arg in args[: self.index])
+            stop = start + (_dynamic_count(args[self.index]) if len(args) > self.index else 0)
+            span = self.spans[layout] = (start, stop)
+        return span
+
+    def merge(self, kept: list, donated: list, key: Any) -> list:
+        start, _ = self.span(key)
+        return [*donated[:start], *kept, *donated[start:]]
+
+    def parts(self, dynamic: list, key: Any) -> tuple[list, list]:
+        start, stop = self.span(key)
+        return dynamic[start:stop], dynamic[:start] + dynamic[stop:]
 
     def __call__(self, dynamic: list, key: Any) -> Any:
-        split = self._split(key)
-        return self.jitted(dynamic[:split], dynamic[split:], key)
+        return self.jitted(*self.parts(dynamic, key), key)
 
     def lower(self, dynamic: list, key: Any) -> Any:
-        split = self._split(key)
-        return self.jitted.lower(dynamic[:split], dynamic[split:], key)
+        return self.jitted.lower(*self.parts(dynamic, key), key)
 
 
 # Stands for every array leaf when arguments are rebuilt from a key alone.
 _ARRAY_PLACEHOLDER = np.empty(0)
 
 
-def _first_argument_dynamic_count(args: tuple) -> int:
-    if not args:
-        return 0
-    return sum(1 for leaf in jax.tree_util.tree_leaves(args[0]) if leaf is _ARRAY_PLACEHOLDER)
+def _dynamic_count(arg: Any) -> int:
+    return sum(1 for leaf in jax.tree_util.tree_leaves(arg) if leaf is _ARRAY_PLACEHOLDER)

@@ -59,8 +59,9 @@ class TraceLog:
         shallowest = [p for p in changed if not any(p[:i] in changed for i in range(2, len(p)))]
         if not shallowest:
             return (
-                "retraced with the same argument structure, types, shapes and static "
-                "values: an array's sharding, weak type or placement changed."
+                "retraced with the same argument structure, types, shapes, shardings, "
+                "weak types and static values: something else keys the trace (a "
+                "committed array, a global configuration or context change)."
             )
         order = list(before) + [p for p in after if p not in before]
         return "; ".join(
@@ -73,7 +74,25 @@ class TraceLog:
 def _describe(kind: str, node: Any) -> str:
     if kind == "node":
         return _node_name(node)
-    return summarize_array(node) if isinstance(node, ARRAY_TYPES) else _short_repr.repr(node)
+    return _describe_array(node) if isinstance(node, ARRAY_TYPES) else _short_repr.repr(node)
+
+
+def _describe_array(x: Any) -> str:
+    """``f32[3]``, plus what else keys a trace: `` weak`` for a weakly typed
+    array, `` on <sharding>`` unless it sits on the default device alone."""
+    text = summarize_array(x)
+    if getattr(x, "weak_type", False):
+        text += " weak"
+    try:
+        sharding = getattr(x, "sharding", None)  # a numpy array has none
+    except Exception:  # a tracer may refuse
+        return text
+    if sharding is not None and sharding.device_set != {jax.devices()[0]}:
+        spec = getattr(sharding, "spec", None)
+        text += (
+            f" on {type(sharding).__name__}({spec if spec is not None else sharding.device_set})"
+        )
+    return text
 
 
 def _node_name(node: Any) -> str:

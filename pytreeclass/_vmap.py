@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Hashable
 from typing import Any, ParamSpec, TypeVar, overload
 
@@ -143,6 +144,8 @@ class _VmapWrapper(FunctionWrapper):
     out_axes: _AxisSpec = field(static=True)
     axis_name: Hashable | None = field(static=True)
     axis_size: int | None = field(static=True)
+    #: More options for ``jax.vmap`` (``spmd_axis_name``), as sorted items.
+    vmap_kwargs: tuple[tuple[str, Any], ...] = field(static=True, default=())
 
     def __call__(self, /, *args: Any, **kwargs: Any) -> Any:
         flat, treedef = jax.tree_util.tree_flatten_with_path((args, kwargs))
@@ -200,6 +203,7 @@ class _VmapWrapper(FunctionWrapper):
                 out_axes=(0, None),
                 axis_name=self.axis_name,
                 axis_size=self.axis_size,
+                **dict(self.vmap_kwargs),
             )([leaves[i] for i in mapped])
         out_tree, out_leaves, batched = static_out[-1]
         mapped_iter, unmapped_iter = iter(mapped_out), iter(unmapped_out)
@@ -221,6 +225,7 @@ def filter_vmap(
     out_axes: Any = ...,
     axis_name: Hashable | None = None,
     axis_size: int | None = None,
+    **vmap_kwargs: Any,
 ) -> Callable[P, R]: ...
 
 
@@ -232,6 +237,7 @@ def filter_vmap(
     out_axes: Any = ...,
     axis_name: Hashable | None = None,
     axis_size: int | None = None,
+    **vmap_kwargs: Any,
 ) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
 
 
@@ -242,6 +248,7 @@ def filter_vmap(
     out_axes: Any = _map_arrays_on_axis_0,
     axis_name: Hashable | None = None,
     axis_size: int | None = None,
+    **vmap_kwargs: Any,
 ) -> Any:
     """Vectorise ``fun`` over array leaves; every non-array leaf is broadcast.
 
@@ -250,7 +257,8 @@ def filter_vmap(
     the default) whose entries are an ``int``, ``None`` or a callable
     ``leaf -> int | None``; the default maps axis 0 of every array. Non-array
     leaves are never mapped, and non-array outputs come back unbatched.
-    ``out_axes`` works the same way on the output.
+    ``out_axes`` works the same way on the output. Further keyword arguments
+    (``spmd_axis_name``) go to ``jax.vmap``, as in Equinox.
 
     Example:
         >>> import jax.numpy as jnp
@@ -261,10 +269,9 @@ def filter_vmap(
         >>> batched(jnp.arange(3.0), jnp.ones(()), "f")
         (Array([0., 1., 2.], dtype=float32), 'f')
     """
+    options = {"in_axes": in_axes, "out_axes": out_axes, "axis_name": axis_name}
     if fun is None:
-        return lambda f: filter_vmap(
-            f, in_axes=in_axes, out_axes=out_axes, axis_name=axis_name, axis_size=axis_size
-        )
+        return functools.partial(filter_vmap, **options, axis_size=axis_size, **vmap_kwargs)
     return wrap(
         _VmapWrapper,
         fun,
@@ -273,4 +280,5 @@ def filter_vmap(
         out_axes=_AxisSpec(out_axes, "out_axes"),
         axis_name=axis_name,
         axis_size=axis_size,
+        vmap_kwargs=tuple(sorted(vmap_kwargs.items())),
     )

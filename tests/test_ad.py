@@ -250,3 +250,72 @@ def test_custom_rules_see_python_number_inputs_as_arrays():
     g = ptc.filter_custom_jvp(lambda x: x * 2)
     g.def_jvp(lambda primals, tangents: (g(*primals), 7 * tangents[0]))
     assert float(jax.grad(g)(1.0)) == 7.0
+
+
+# --- has_aux: any 2-sequence; aux arrays come back concrete -----------------------------
+
+
+def _with_aux(x, tag):
+    y = jnp.sin(x)
+    return jnp.sum(y), {"activations": y, "tag": tag}
+
+
+HAS_AUX = {
+    "filter_vjp": lambda lib, x, t: lib.filter_vjp(lambda x: _with_aux(x, t), x, has_aux=True)[2],
+    "filter_jacfwd": lambda lib, x, t: lib.filter_jacfwd(_with_aux, has_aux=True)(x, t)[1],
+    "filter_jacrev": lambda lib, x, t: lib.filter_jacrev(_with_aux, has_aux=True)(x, t)[1],
+    "filter_hessian": lambda lib, x, t: lib.filter_hessian(_with_aux, has_aux=True)(x, t)[1],
+    "filter_grad": lambda lib, x, t: lib.filter_grad(_with_aux, has_aux=True)(x, t)[1],
+    "filter_value_and_grad": lambda lib, x, t: lib.filter_value_and_grad(_with_aux, has_aux=True)(
+        x, t
+    )[0][1],
+}
+
+
+@pytest.mark.parametrize("lib", [ptc, eqx], ids=["ptc", "eqx"])
+@pytest.mark.parametrize("transform", HAS_AUX)
+def test_aux_arrays_come_back_concrete_from_every_transform(transform, lib):
+    x = jnp.arange(3.0)
+    tag = "t" if lib is ptc else None  # Equinox's jacfwd and hessian take array aux only
+    aux = HAS_AUX[transform](lib, x, tag)
+    assert not isinstance(aux["activations"], jax.core.Tracer)
+    assert jnp.allclose(aux["activations"] + 1, jnp.sin(x) + 1)  # usable: no leaked tracer
+    assert aux["tag"] == tag
+
+
+@pytest.mark.parametrize("lib", [ptc, eqx], ids=["ptc", "eqx"])
+def test_has_aux_takes_any_pair_as_jax_grad_does(lib):
+    grads, aux = lib.filter_grad(lambda x: [jnp.sum(x**2), x], has_aux=True)(jnp.ones(2))
+    assert jnp.allclose(grads, 2.0) and jnp.allclose(aux, 1.0)
+
+
+# --- filter_eval_shape frees what the user drops ------------------------------------------
+
+
+class _Table:
+    """A stand-in for a big lookup table that a function closes over."""
+
+
+def test_filter_eval_shape_keeps_no_function_closure_or_static_alive():
+    import gc
+    import weakref
+
+    def make():
+        table = _Table()
+
+        def lookup(x, name):
+            assert table is not None  # closed over, as a lookup table would be
+            return x * 2, name
+
+        return lookup, weakref.ref(table)
+
+    lookup, table_ref = make()
+    static = _Table()
+    static_ref = weakref.ref(static)
+    ptc.filter_eval_shape(lambda x, s: lookup(x, "n")[0], jnp.ones(3), static)
+    out = ptc.filter_eval_shape(lookup, jnp.ones(3), "name")
+    assert out[0].shape == (3,)
+    function_ref = weakref.ref(lookup)
+    del lookup, static, out
+    gc.collect()
+    assert function_ref() is None and table_ref() is None and static_ref() is None

@@ -130,3 +130,14 @@ def test_wrapper_of_a_plain_function_adds_no_leaves():
     # So filter_jit(filter_grad(f)) on an all-array model takes the direct jax.jit path.
     assert jax.tree_util.tree_leaves(ptc.filter_grad(loss)) == []
     assert ptc.filter_grad(loss) == ptc.filter_grad(loss)
+
+
+@pytest.mark.parametrize("lib", [ptc, __import__("equinox")], ids=["ptc", "eqx"])
+def test_extra_keyword_arguments_go_to_jax_grad(lib):
+    grad = lib.filter_grad(lambda z: z**2, holomorphic=True)(jnp.asarray(1.0 + 1.0j))
+    np.testing.assert_allclose(grad, 2.0 + 2.0j)
+
+
+def test_filter_grad_refuses_argnums_and_says_why():
+    with pytest.raises(TypeError, match=r"argnums=.*first argument"):
+        ptc.filter_grad(lambda x: x, argnums=1)

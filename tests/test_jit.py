@@ -4,10 +4,12 @@ import functools
 import warnings
 from collections.abc import Callable
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from jax.sharding import PartitionSpec as P
 
 import pytreeclass as ptc
 
@@ -517,3 +519,124 @@ def test_a_model_compiles_under_its_class_name():
 
     text = ptc.filter_jit(MLP(jnp.ones(2))).lower(jnp.ones(2)).as_text()
     assert "jit_MLP.__call" in text  # JAX drops the trailing underscores
+
+
+# --- diagnostics belong to the wrapper the user holds -----------------------------------
+
+
+def test_two_wrappers_sharing_one_cache_count_only_their_own_traces():
+    def loss_a(x):
+        return jnp.sum(x)
+
+    def loss_b(x):
+        return jnp.sum(x * 2)
+
+    a = ptc.filter_jit(ptc.filter_grad(loss_a), max_traces=1)
+    b = ptc.filter_jit(ptc.filter_grad(loss_b), max_traces=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ptc.RetraceWarning)  # neither goes over its limit
+        a(jnp.ones(2))
+        b(jnp.ones(2))
+        a(jnp.ones(2))
+    assert (a.trace_count(), b.trace_count()) == (1, 1)
+    assert a.explain_retrace() is None
+
+
+def test_a_retrace_warning_names_the_users_function():
+    def my_loss(x):
+        return jnp.sum(x)
+
+    f = ptc.filter_jit(ptc.filter_grad(my_loss), max_traces=1)
+    f(jnp.ones(2))
+    with pytest.warns(ptc.RetraceWarning, match=r"filter_jit\(my_loss\) has traced 2 times") as w:
+        f(jnp.ones(3))
+    assert "_GradWrapper" not in str(w[0].message)
+    assert w[0].filename == __file__  # the caller's line
+
+
+def test_under_disable_jit_nothing_counts_as_a_trace():
+    f = ptc.filter_jit(lambda x, n: x * n, max_traces=1)
+    with jax.disable_jit(), warnings.catch_warnings():
+        warnings.simplefilter("error", ptc.RetraceWarning)
+        for n in range(3):
+            np.testing.assert_allclose(f(jnp.ones(2), n), n)
+    assert f.trace_count() == 0 and f.explain_retrace() is None
+
+
+def test_explain_retrace_names_the_leaf_whose_weak_type_changed():
+    f = ptc.filter_jit(lambda model: model["lr"] * 2)
+    f({"lr": jnp.asarray(0.1, jnp.float32)})
+    f({"lr": jnp.asarray(0.1)})  # weakly typed
+    assert f.explain_retrace() == "model['lr']: f32[] -> f32[] weak"
+
+
+def test_explain_retrace_names_the_leaf_whose_sharding_changed():
+    mesh = jax.sharding.Mesh(np.array(jax.devices()[:2]), ("x",))
+    sharded = jax.device_put(jnp.ones(4), jax.sharding.NamedSharding(mesh, P("x")))
+    f = ptc.filter_jit(lambda state: state["count"] + state["w"])
+    f({"count": jnp.ones(4), "w": jnp.ones(4)})
+    f({"count": sharded, "w": jnp.ones(4)})
+    explained = f.explain_retrace()
+    assert explained.startswith("state['count']: f32[4] -> f32[4] on NamedSharding(")
+    assert "'w'" not in explained
+
+
+# --- binding keeps the wrapper's own defaults -------------------------------------------
+
+
+def to_dtype(x, dtype=jnp.float32):
+    return x.astype(dtype)
+
+
+@functools.wraps(to_dtype)
+def to_half(x, dtype=jnp.float16):
+    return to_dtype(x, dtype)
+
+
+def test_a_functools_wraps_wrapper_is_called_with_its_own_defaults():
+    assert to_half(jnp.ones(2)).dtype == jnp.float16
+    assert ptc.filter_jit(to_half)(jnp.ones(2)).dtype == jnp.float16
+
+
+# --- donation conventions (Equinox's) ---------------------------------------------------
+
+
+class EqxModel(eqx.Module):
+    w: jax.Array
+
+    def step(self, x):
+        return self.w * 2 + x, x * 2
+
+
+@ptc.pytree_dataclass
+class PtcModel:
+    w: jax.Array
+
+    def step(self, x):
+        return self.w * 2 + x, x * 2
+
+
+@pytest.mark.parametrize(
+    ("jit", "Model"), [(ptc.filter_jit, PtcModel), (eqx.filter_jit, EqxModel)], ids=["ptc", "eqx"]
+)
+def test_all_except_first_on_a_bound_method_donates_the_instance(jit, Model):
+    model, x = Model(jnp.ones(3)), jnp.ones(3)
+    jit(model.step, donate="all-except-first")(x)
+    assert model.w.is_deleted() and not x.is_deleted()
+
+
+@pytest.mark.parametrize("jit", [ptc.filter_jit, eqx.filter_jit], ids=["ptc", "eqx"])
+def test_donate_all_is_quiet_and_donate_warn_warns_about_unusable_buffers(jit):
+    def summed(x):
+        return jnp.sum(x)  # x's buffer cannot hold the result: unusable
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        jit(summed, donate="all")(jnp.ones(3))
+    with pytest.warns(UserWarning, match="donated buffers were not usable"):
+        jit(summed, donate="warn")(jnp.ones(4))
+
+
+def test_an_unknown_donate_mode_lists_the_modes():
+    with pytest.raises(ValueError, match="warn-except-first"):
+        ptc.filter_jit(lambda x: x, donate="some")

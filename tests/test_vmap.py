@@ -183,3 +183,19 @@ def test_nothing_to_map_calls_once_as_equinox_does():
     assert ours == eqx.filter_vmap(lambda s: s + "!")("no arrays") == "no arrays!"
     with pytest.raises(ValueError, match="no argument is mapped and axis_size is not given"):
         ptc.filter_vmap(lambda s: jnp.ones(2))("no arrays")
+
+
+@pytest.mark.parametrize("lib", [ptc, eqx], ids=["ptc", "eqx"])
+def test_extra_keyword_arguments_go_to_jax_vmap(lib):
+    mesh = jax.sharding.Mesh(np.array(jax.devices()[:2]), ("batch",))
+
+    @jax.jit
+    def mapped(x):
+        return lib.filter_vmap(lambda row: row * 2, spmd_axis_name="batch")(x)
+
+    use_mesh = getattr(jax, "set_mesh", None) or jax.sharding.use_mesh  # JAX 0.8 has the latter
+    with use_mesh(mesh):
+        out = mapped(jnp.ones((2, 3)))
+    np.testing.assert_allclose(out, 2.0)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'no_such_option'"):
+        ptc.filter_vmap(lambda row: row, no_such_option=1)(jnp.ones((2, 3)))
