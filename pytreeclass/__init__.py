@@ -14,6 +14,7 @@ from ._ad import filter_jacrev as filter_jacrev
 from ._ad import filter_jvp as filter_jvp
 from ._ad import filter_vjp as filter_vjp
 from ._callback import filter_pure_callback as filter_pure_callback
+from ._compiled import clear_caches as clear_caches
 from ._custom_ad import filter_custom_jvp as filter_custom_jvp
 from ._custom_ad import filter_custom_vjp as filter_custom_vjp
 from ._dataclass import pytree_dataclass as pytree_dataclass
@@ -33,7 +34,6 @@ from ._grad import filter_grad as filter_grad
 from ._grad import filter_value_and_grad as filter_value_and_grad
 from ._interop import register_flax_serialization as register_flax_serialization
 from ._jit import RetraceWarning as RetraceWarning
-from ._jit import clear_caches as clear_caches
 from ._jit import filter_jit as filter_jit
 from ._make_jaxpr import filter_make_jaxpr as filter_make_jaxpr
 from ._nondifferentiable import nondifferentiable as nondifferentiable

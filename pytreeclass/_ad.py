@@ -17,10 +17,10 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from ._compiled import owner_and_self
 from ._dataclass import pytree_dataclass
 from ._field import field
 from ._filters import combine, is_array, is_inexact_array, partition
-from ._jit import owner_and_self
 from ._static_key import WithStatic, abstract_key, rebuild_arguments, split_output
 from ._tree import tree_equal
 from ._wrapper import FunctionWrapper, transform_wrapper, wrap

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 
 from ._ad import StaticBox, _is_none, _split_output
 from ._filters import combine, is_array, is_inexact_array, partition
+from ._nondifferentiable import nondifferentiable
 
 _custom = jax.custom_derivatives
 
@@ -112,18 +113,11 @@ class filter_custom_jvp:  # noqa: N801 - Equinox's name
         return combine(out, out_static.value)
 
 
-@jax.custom_jvp
-def _nondifferentiable(x: Any) -> Any:
-    return x
-
-
-@_nondifferentiable.defjvp
-def _nondifferentiable_jvp(primals: tuple, tangents: tuple) -> Any:
-    raise ValueError(
-        "filter_custom_vjp: only the first argument is differentiated; an array in "
-        "the other arguments was perturbed. Move it into the first argument, or "
-        "stop its gradient with jax.lax.stop_gradient."
-    )
+_PERTURBED_OTHERS = (
+    "filter_custom_vjp: only the first argument is differentiated; an array in "
+    "the other arguments was perturbed. Move it into the first argument, or "
+    "stop its gradient with jax.lax.stop_gradient."
+)
 
 
 class filter_custom_vjp:  # noqa: N801 - Equinox's name
@@ -253,7 +247,7 @@ class filter_custom_vjp:  # noqa: N801 - Equinox's name
         diff, nondiff = partition(arrays, is_inexact_array)
         others, nonarray_rest = partition((args, kwargs), is_array)
         static = StaticBox((nonarray_vjp_arg, nonarray_rest))
-        out = self.wrapped(static, diff, nondiff, _nondifferentiable(others))
+        out = self.wrapped(static, diff, nondiff, nondifferentiable(others, msg=_PERTURBED_OTHERS))
         return combine(*out[:2], out[2].value)
 
 

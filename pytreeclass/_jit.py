@@ -26,29 +26,24 @@ import inspect
 import sys
 import types
 import warnings
-import weakref
 from collections.abc import Callable
-from typing import Any, Literal, ParamSpec, Protocol, TypeVar, cast, overload
+from typing import Any, ParamSpec, Protocol, TypeVar, overload
 
 import jax
 
 from ._aot import Lowered
-from ._filters import is_pytree_node
+from ._compiled import Donate, compiled_for, owner_and_self, profile_name
 from ._paths import argument_label, parameter_names
 from ._static_key import (
     KNOWN_ARRAY_TYPES,
-    SplitFirst,
     WithStatic,
     abstract_key,
     is_array_type,
-    rebuild_arguments,
-    split_output,
     static_key,
     static_key_by_type,
 )
 from ._trace_log import TraceLog
 
-Donate = Literal["none", "all", "all-except-first", "warn", "warn-except-first"]
 P = ParamSpec("P")
 R = TypeVar("R", covariant=True)
 _DONATE_MODES = ("none", "all", "all-except-first", "warn", "warn-except-first")
@@ -59,113 +54,6 @@ class RetraceWarning(UserWarning):
 
     Turn it into an error with ``warnings.simplefilter("error", RetraceWarning)``.
     """
-
-
-# --- the underlying function and its shared jax.jit -----------------------------
-
-
-def owner_and_self(fun: Callable) -> tuple[Callable, tuple]:
-    """Split ``fun`` into the underlying function and the pytree it is bound to, if any.
-
-    A bound method of a pytree, or a pytree with ``__call__``, has its arrays
-    traced: the pytree becomes the first argument of the underlying function,
-    which is shared by every instance (one cache for models of one structure).
-    """
-    if isinstance(fun, types.MethodType) and is_pytree_node(fun.__self__):
-        return fun.__func__, (fun.__self__,)
-    if not isinstance(fun, types.FunctionType | type) and is_pytree_node(fun):
-        return type(fun).__call__, (fun,)
-    return fun, ()
-
-
-# The compile caches shared between wrappers, keyed weakly by their function. Only
-# callables whose type compares by identity are shared: equal-but-distinct ones
-# (bound methods of ordinary objects) would otherwise share an entry that points at
-# whichever of them came first, and dangles once it is collected.
-_SHARED: weakref.WeakKeyDictionary[Callable, dict[Any, _Compiled]] = weakref.WeakKeyDictionary()
-# Every live one, shared or not, for ``clear_caches``.
-_LIVE: weakref.WeakSet[_Compiled] = weakref.WeakSet()
-
-
-class _Compiled:
-    """One ``jax.jit`` of one underlying function with one set of options.
-
-    ``jitted(dynamic, key)``, or ``jitted(kept, donated, key)`` for
-    ``donate="all-except-first"``: a fixed arity per mode, because even an
-    empty extra argument costs JAX's dispatch about a microsecond.
-
-    Shared by every wrapper of the function, so it holds no diagnostics: it
-    counts traces (``traces[0]``), and each wrapper, seeing the count move
-    during its own call, records that call's arguments in its own log
-    (``_make_wrapper``): concrete arrays, whose sharding and weak type show.
-    """
-
-    def __init__(
-        self, owner: Callable, donate: Donate, jit_kwargs, *, shared: bool, kept_index: int
-    ):
-        _LIVE.add(self)
-        self.name = _profile_name(owner)
-        self.traces = [0]
-        # A shared entry must not keep ``owner`` alive; an unshared one is owned
-        # by its wrapper, which holds ``owner`` anyway.
-        owner_ref = cast(Callable[[], Any], weakref.ref(owner) if shared else lambda: owner)
-
-        def run(dynamic: list, key: Any) -> Any:
-            args, kwargs = rebuild_arguments(dynamic, key)
-            out = owner_ref()(*args, **kwargs)
-            self._record_trace(args, kwargs)  # only a trace that did not raise counts
-            return split_output(out)
-
-        def traced_split(kept: list, donated: list, key: Any) -> Any:
-            return run(split.merge(kept, donated, key), key)
-
-        traced: Callable[..., Any] = run
-        options: dict[str, Any] = {"static_argnums": 1}
-        if donate.endswith("except-first"):
-            traced, options = traced_split, {"static_argnums": 2, "donate_argnums": 1}
-        elif donate != "none":
-            options["donate_argnums"] = 0
-        traced.__name__ = traced.__qualname__ = self.name
-        self.jitted = jax.jit(traced, **options, **jit_kwargs)
-        #: What the wrapper calls: ``jitted(dynamic, key)`` in every mode.
-        self.call: Any = self.jitted
-        if donate.endswith("except-first"):
-            self.call = split = SplitFirst(self.jitted, kept_index)
-        # When every leaf is an array, filter_jit's semantics are plain jax.jit's,
-        # and calling a jax.jit of the function on the arguments themselves skips
-        # the static key (its hash and equality test) and a second flatten in JAX:
-        # about 2 µs of a 16-layer MLP's call. Not with donation (argnums vary).
-        self.direct: Any = None
-        if donate == "none":
-
-            def direct(*args: Any, **kwargs: Any) -> Any:
-                out = owner_ref()(*args, **kwargs)
-                self._record_trace(args, kwargs)
-                return split_output(out)
-
-            direct.__name__ = direct.__qualname__ = self.name
-            self.direct = jax.jit(direct, **jit_kwargs)
-
-    def _record_trace(self, args: tuple, kwargs: dict) -> None:
-        # Under ``jax.disable_jit()`` the function runs eagerly: not a trace.
-        if not jax.config.jax_disable_jit:
-            self.traces[0] += 1
-
-
-def _compiled_for(owner: Callable, donate: Donate, jit_kwargs, kept_index: int) -> _Compiled:
-    # The warning modes compile the same: one entry for "all" and "warn".
-    mode = cast(Donate, donate.replace("warn", "all"))
-    if type(owner).__eq__ is not object.__eq__:
-        return _Compiled(owner, mode, jit_kwargs, shared=False, kept_index=kept_index)
-    try:
-        options = (mode, kept_index, tuple(sorted(jit_kwargs.items())))
-        hash(options)
-        per_owner = _SHARED.setdefault(owner, {})
-    except TypeError:  # unhashable options or owner that cannot be weakly referenced
-        return _Compiled(owner, mode, jit_kwargs, shared=False, kept_index=kept_index)
-    if options not in per_owner:
-        per_owner[options] = _Compiled(owner, mode, jit_kwargs, shared=True, kept_index=kept_index)
-    return per_owner[options]
 
 
 def _quiet_about_unusable_donations(call: Any) -> Any:
@@ -189,7 +77,7 @@ class _Diagnostics:
         self.max_traces = max_traces
         # ``filter_jit(filter_grad(loss))`` is about ``loss``, not the wrapper class.
         named = inspect.unwrap(fun) if hasattr(fun, "__wrapped__") else owner
-        self.name = _profile_name(named)
+        self.name = profile_name(named)
 
     def account(self, args: tuple, kwargs: dict) -> None:
         """Record the trace that this wrapper's call with ``args`` just made."""
@@ -202,47 +90,6 @@ class _Diagnostics:
                 RetraceWarning,
                 stacklevel=3,
             )
-
-
-def clear_caches() -> None:
-    """Empty every cache pytreeclass holds; the next call of each function retraces.
-
-    Clears the compiled executables of every ``filter_jit`` function (the
-    ``jax.jit`` caches inside them), ``filter_eval_shape``'s, and the memos of
-    which leaf types are arrays and of ``nondifferentiable_backward``'s rules.
-    Wrappers of one function still share one cache afterwards, and trace
-    counts keep counting. Unlike ``jax.clear_caches`` it leaves JAX's caches of
-    other functions alone: call both to free everything. As Equinox's
-    ``clear_caches``.
-
-    Example:
-        >>> import jax.numpy as jnp
-        >>> import pytreeclass as ptc
-        >>> f = ptc.filter_jit(lambda x: x + 1)
-        >>> _ = f(jnp.ones(2))
-        >>> ptc.clear_caches()
-        >>> _ = f(jnp.ones(2))
-        >>> f.trace_count()
-        2
-    """
-    from . import _ad, _nondifferentiable, _static_key  # cycle-free: they never import _jit
-
-    for compiled in list(_LIVE):
-        jitted: Any = compiled.jitted  # the stubs lack clear_cache
-        jitted.clear_cache()
-        direct: Any = compiled.direct
-        if direct is not None:
-            direct.clear_cache()
-    for evaluations in list(_ad.EVAL_SHAPE_CACHES.values()):
-        evaluations.clear()
-    _nondifferentiable._reverse_identity.cache_clear()
-    _static_key._IS_ARRAY_TYPE.forget_all()
-
-
-def _profile_name(owner: Callable) -> str:
-    """``MLP.__call__`` or ``loss``: what profilers and ``jax.jit`` show."""
-    name = getattr(owner, "__qualname__", None) or getattr(owner, "__name__", None)
-    return (name or type(owner).__name__).rsplit("<locals>.", 1)[-1]
 
 
 def _binding_signature(fun: Callable) -> inspect.Signature:
@@ -398,7 +245,7 @@ def filter_jit(
 
 def _make_wrapper(fun: Callable, donate: Donate, max_traces, jit_kwargs) -> Callable:
     owner, bound_self = owner_and_self(fun)
-    compiled = _compiled_for(owner, donate, jit_kwargs, kept_index=len(bound_self))
+    compiled = compiled_for(owner, donate, jit_kwargs, kept_index=len(bound_self))
     diagnostics = _Diagnostics(fun, owner, max_traces)
     lo, hi, bind = _binder(owner)
     log, traces, account = diagnostics.log, compiled.traces, diagnostics.account

@@ -640,3 +640,48 @@ def test_donate_all_is_quiet_and_donate_warn_warns_about_unusable_buffers(jit):
 def test_an_unknown_donate_mode_lists_the_modes():
     with pytest.raises(ValueError, match="warn-except-first"):
         ptc.filter_jit(lambda x: x, donate="some")
+
+
+# --- shardings shaped like the arguments and the outputs ----------------------------------
+
+
+@ptc.pytree_dataclass
+class Sharded:
+    weight: jax.Array
+    bias: jax.Array
+    name: str = ptc.field(static=True, default="layer")
+
+    def __call__(self, x, scale=2.0):
+        return {"y": (x @ self.weight + self.bias) * scale, "tag": self.name}
+
+
+def _mesh_shardings():
+    mesh = jax.sharding.Mesh(np.array(jax.devices()[:4]), ("model",))
+    return jax.sharding.NamedSharding(mesh, P("model")), jax.sharding.NamedSharding(mesh, P())
+
+
+def test_in_and_out_shardings_shaped_like_the_model_and_the_output():
+    split, replicated = _mesh_shardings()
+    model = Sharded(jnp.ones((3, 4)), jnp.zeros(4))
+    shardings = Sharded(weight=jax.sharding.NamedSharding(split.mesh, P(None, "model")), bias=split)
+    f = ptc.filter_jit(
+        lambda m, x: m(x),  # the bound default `scale` and the static `name` need no entry
+        in_shardings=(shardings, replicated),
+        out_shardings={"y": split, "tag": None},  # a non-array output: None
+    )
+    out = f(model, jnp.ones(3))
+    assert out["tag"] == "layer" and out["y"].sharding.is_equivalent_to(split, 1)
+    direct = ptc.filter_jit(lambda x: x * 2, in_shardings=split, out_shardings=split)
+    assert direct(jnp.ones(4)).sharding.is_equivalent_to(split, 1)
+
+
+def test_shardings_of_the_wrong_shape_are_refused_naming_the_argument():
+    split, _ = _mesh_shardings()
+    f = ptc.filter_jit(lambda m, x: m(x), in_shardings=(split,))
+    with pytest.raises(ValueError, match=r"1 entries for 2 positional arguments"):
+        f(Sharded(jnp.ones((3, 4)), jnp.zeros(4)), jnp.ones(3))
+    g = ptc.filter_jit(lambda m: m.weight, in_shardings=({"weight": split},))
+    with pytest.raises(ValueError, match=r"in_shardings\[0\] is not shaped like"):
+        g(Sharded(jnp.ones((4, 4)), jnp.zeros(4)))
+    with pytest.raises(TypeError, match=r"in_shardings=.*one entry per positional argument"):
+        ptc.filter_jit(lambda x: x, in_shardings="model")(jnp.ones(2))

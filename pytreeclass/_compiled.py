@@ -1,0 +1,174 @@
+"""The shared ``jax.jit`` of one underlying function, and the rule that finds it.
+
+``filter_jit`` wrappers of one function (and ``filter_jit(filter_grad(f))``
+for every ``f`` of one structure) share one ``_Compiled``: one ``jax.jit`` per
+underlying function and options, so rebuilding a wrapper does not retrace.
+It holds no diagnostics (they belong to each wrapper, ``_jit.py``) and keeps no
+function alive (weak references).
+"""
+
+from __future__ import annotations
+
+import types
+import weakref
+from collections.abc import Callable
+from typing import Any, Literal, cast
+
+import jax
+
+from ._filters import is_pytree_node
+from ._placement import Placement
+from ._static_key import SplitFirst, rebuild_arguments, split_output
+
+Donate = Literal["none", "all", "all-except-first", "warn", "warn-except-first"]
+
+
+def owner_and_self(fun: Callable) -> tuple[Callable, tuple]:
+    """Split ``fun`` into the underlying function and the pytree it is bound to, if any.
+
+    A bound method of a pytree, or a pytree with ``__call__``, has its arrays
+    traced: the pytree becomes the first argument of the underlying function,
+    which is shared by every instance (one cache for models of one structure).
+    """
+    if isinstance(fun, types.MethodType) and is_pytree_node(fun.__self__):
+        return fun.__func__, (fun.__self__,)
+    if not isinstance(fun, types.FunctionType | type) and is_pytree_node(fun):
+        return type(fun).__call__, (fun,)
+    return fun, ()
+
+
+# The compile caches shared between wrappers, keyed weakly by their function. Only
+# callables whose type compares by identity are shared: equal-but-distinct ones
+# (bound methods of ordinary objects) would otherwise share an entry that points at
+# whichever of them came first, and dangles once it is collected.
+_SHARED: weakref.WeakKeyDictionary[Callable, dict[Any, _Compiled]] = weakref.WeakKeyDictionary()
+# Every live one, shared or not, for ``clear_caches``.
+_LIVE: weakref.WeakSet[_Compiled] = weakref.WeakSet()
+
+
+class _Compiled:
+    """One ``jax.jit`` of one underlying function with one set of options.
+
+    ``jitted(dynamic, key)``, or ``jitted(kept, donated, key)`` for
+    ``donate="all-except-first"``: a fixed arity per mode, because even an
+    empty extra argument costs JAX's dispatch about a microsecond.
+
+    Shared by every wrapper of the function, so it holds no diagnostics: it
+    counts traces (``traces[0]``), and each wrapper, seeing the count move
+    during its own call, records that call's arguments in its own log
+    (``_make_wrapper``): concrete arrays, whose sharding and weak type show.
+    """
+
+    def __init__(
+        self, owner: Callable, donate: Donate, jit_kwargs, *, shared: bool, kept_index: int
+    ):
+        _LIVE.add(self)
+        self.name = profile_name(owner)
+        self.traces = [0]
+        # A shared entry must not keep ``owner`` alive; an unshared one is owned
+        # by its wrapper, which holds ``owner`` anyway.
+        owner_ref = cast(Callable[[], Any], weakref.ref(owner) if shared else lambda: owner)
+
+        jit_kwargs = dict(jit_kwargs)
+        place = Placement(self.name, jit_kwargs.pop("in_shardings", None), "in_shardings")
+        place_out = Placement(self.name, jit_kwargs.pop("out_shardings", None), "out_shardings")
+
+        def call_owner(args: tuple, kwargs: dict) -> Any:
+            if place.shardings is not None:
+                args = place.arguments(args)
+            out = owner_ref()(*args, **kwargs)
+            self._record_trace(args, kwargs)  # only a trace that did not raise counts
+            return split_output(place_out.tree(out) if place_out.shardings is not None else out)
+
+        def run(dynamic: list, key: Any) -> Any:
+            return call_owner(*rebuild_arguments(dynamic, key))
+
+        def traced_split(kept: list, donated: list, key: Any) -> Any:
+            return run(split.merge(kept, donated, key), key)
+
+        traced: Callable[..., Any] = run
+        options: dict[str, Any] = {"static_argnums": 1}
+        if donate.endswith("except-first"):
+            traced, options = traced_split, {"static_argnums": 2, "donate_argnums": 1}
+        elif donate != "none":
+            options["donate_argnums"] = 0
+        traced.__name__ = traced.__qualname__ = self.name
+        self.jitted = jax.jit(traced, **options, **jit_kwargs)
+        #: What the wrapper calls: ``jitted(dynamic, key)`` in every mode.
+        self.call: Any = self.jitted
+        if donate.endswith("except-first"):
+            self.call = split = SplitFirst(self.jitted, kept_index)
+        # When every leaf is an array, filter_jit's semantics are plain jax.jit's,
+        # and calling a jax.jit of the function on the arguments themselves skips
+        # the static key (its hash and equality test) and a second flatten in JAX:
+        # about 2 µs of a 16-layer MLP's call. Not with donation (argnums vary).
+        self.direct: Any = None
+        if donate == "none":
+
+            def direct(*args: Any, **kwargs: Any) -> Any:
+                return call_owner(args, kwargs)
+
+            direct.__name__ = direct.__qualname__ = self.name
+            self.direct = jax.jit(direct, **jit_kwargs)
+
+    def _record_trace(self, args: tuple, kwargs: dict) -> None:
+        # Under ``jax.disable_jit()`` the function runs eagerly: not a trace.
+        if not jax.config.jax_disable_jit:
+            self.traces[0] += 1
+
+
+def compiled_for(owner: Callable, donate: Donate, jit_kwargs, kept_index: int) -> _Compiled:
+    # The warning modes compile the same: one entry for "all" and "warn".
+    mode = cast(Donate, donate.replace("warn", "all"))
+    if type(owner).__eq__ is not object.__eq__:
+        return _Compiled(owner, mode, jit_kwargs, shared=False, kept_index=kept_index)
+    try:
+        options = (mode, kept_index, tuple(sorted(jit_kwargs.items())))
+        hash(options)
+        per_owner = _SHARED.setdefault(owner, {})
+    except TypeError:  # unhashable options or owner that cannot be weakly referenced
+        return _Compiled(owner, mode, jit_kwargs, shared=False, kept_index=kept_index)
+    if options not in per_owner:
+        per_owner[options] = _Compiled(owner, mode, jit_kwargs, shared=True, kept_index=kept_index)
+    return per_owner[options]
+
+
+def profile_name(owner: Callable) -> str:
+    """``MLP.__call__`` or ``loss``: what profilers and ``jax.jit`` show."""
+    name = getattr(owner, "__qualname__", None) or getattr(owner, "__name__", None)
+    return (name or type(owner).__name__).rsplit("<locals>.", 1)[-1]
+
+
+def clear_caches() -> None:
+    """Empty every cache pytreeclass holds; the next call of each function retraces.
+
+    Clears the compiled executables of every ``filter_jit`` function (the
+    ``jax.jit`` caches inside them), ``filter_eval_shape``'s, and the memos of
+    which leaf types are arrays and of ``nondifferentiable_backward``'s rules.
+    Wrappers of one function still share one cache afterwards, and trace
+    counts keep counting. Unlike ``jax.clear_caches`` it leaves JAX's caches of
+    other functions alone: call both to free everything. As Equinox's
+    ``clear_caches``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> import pytreeclass as ptc
+        >>> f = ptc.filter_jit(lambda x: x + 1)
+        >>> _ = f(jnp.ones(2))
+        >>> ptc.clear_caches()
+        >>> _ = f(jnp.ones(2))
+        >>> f.trace_count()
+        2
+    """
+    from . import _ad, _nondifferentiable, _static_key  # cycle-free: they never import _jit
+
+    for compiled in list(_LIVE):
+        jitted: Any = compiled.jitted  # the stubs lack clear_cache
+        jitted.clear_cache()
+        direct: Any = compiled.direct
+        if direct is not None:
+            direct.clear_cache()
+    for evaluations in list(_ad.EVAL_SHAPE_CACHES.values()):
+        evaluations.clear()
+    _nondifferentiable._reverse_identity.cache_clear()
+    _static_key._IS_ARRAY_TYPE.forget_all()
