@@ -42,8 +42,11 @@ from ._partial import Partial as Partial
 from ._registry import is_pytree_dataclass as is_pytree_dataclass
 from ._repr import tree_pformat as tree_pformat
 from ._repr import tree_pprint as tree_pprint
+from ._serialisation import default_deserialise_filter_spec as default_deserialise_filter_spec
+from ._serialisation import default_serialise_filter_spec as default_serialise_filter_spec
 from ._serialisation import tree_deserialise_leaves as tree_deserialise_leaves
 from ._serialisation import tree_serialise_leaves as tree_serialise_leaves
+from ._sharding import filter_shard as filter_shard
 from ._summary import SummaryRow as SummaryRow
 from ._summary import TreeSummary as TreeSummary
 from ._summary import tree_summary as tree_summary

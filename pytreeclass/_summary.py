@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 import jax
@@ -39,7 +40,9 @@ def tree_summary(tree: Any) -> TreeSummary:
     integer arrays and keys, ``static leaf`` for what ``filter_jit`` holds static,
     ``static field`` for a pytree dataclass's treedef metadata), and the
     sharding when a leaf spans several devices. Works on any pytree; the
-    result prints as the table and its ``.rows`` serve programs.
+    result prints as the table and its ``.rows`` serve programs. A
+    ``jax.ShapeDtypeStruct`` leaf (a ``filter_eval_shape`` model) counts as the
+    array it describes: its parameters, and its bytes once made.
 
     Example:
         >>> import jax, jax.numpy as jnp
@@ -72,15 +75,17 @@ def tree_summary(tree: Any) -> TreeSummary:
 
 def _row(path: tuple, leaf: Any, role: str | None) -> SummaryRow:
     key = jax.tree_util.keystr(path) or "(root)"
-    if role is None and is_array(leaf) and hasattr(leaf, "shape"):
+    abstract = isinstance(leaf, jax.ShapeDtypeStruct)  # from filter_eval_shape
+    if role is None and (abstract or is_array(leaf)) and hasattr(leaf, "shape"):
         inexact = is_inexact_dtype(leaf.dtype)
-        size = int(getattr(leaf, "size", 0))
+        size = math.prod(leaf.shape)
         return SummaryRow(
             path=key,
             type=type(leaf).__name__.replace("ArrayImpl", "Array"),
             shape=summarize_array(leaf),
             parameters=size if inexact else 0,
-            bytes=int(getattr(leaf, "nbytes", 0)),
+            # What the array will take once made: a struct has no nbytes of its own.
+            bytes=size * leaf.dtype.itemsize if abstract else int(getattr(leaf, "nbytes", 0)),
             role="parameter" if inexact else "array",
             sharding=_sharding(leaf),
         )
@@ -97,7 +102,7 @@ def _row(path: tuple, leaf: Any, role: str | None) -> SummaryRow:
 
 
 def _sharding(leaf: Any) -> str:
-    sharding = getattr(leaf, "sharding", None)
+    sharding = getattr(leaf, "sharding", None)  # None on a struct without one
     if sharding is None or len(getattr(sharding, "device_set", ())) <= 1:
         return ""
     spec = getattr(sharding, "spec", None)

@@ -11,6 +11,8 @@ import numpy as np
 from jax.core import Tracer
 
 from ._paths import places
+from ._rebuild import copy_with
+from ._registry import SPEC_ATTRIBUTE
 
 _tree_util = jax.tree_util
 _MISSING: Any = object()
@@ -117,7 +119,7 @@ def tree_at(
     )
     for node in nodes:
         if hits[id(node)] == 0:
-            raise ValueError(_not_in_tree_message(_unwrap(node), pytree))
+            raise ValueError(_not_in_tree_message(_unwrap(node), pytree, where))
         if hits[id(node)] > 1:
             raise ValueError(
                 "tree_at(): `where` does not pick out a single node: it selected an object "
@@ -154,11 +156,13 @@ def _is_node_of(candidate: Any, tree: Any) -> bool:
     return found
 
 
-def _not_in_tree_message(node: Any, tree: Any) -> str:
-    static_paths = (
+def _not_in_tree_message(node: Any, tree: Any, where: Callable[[Any], Any]) -> str:
+    static_paths = [
         path for path, kind, value in places(tree) if kind == "static" and value is node
-    )
-    path = next(static_paths, None)
+    ]
+    path = static_paths[0] if len(static_paths) == 1 else None
+    if len(static_paths) > 1:  # a shared object ("relu", a str, a function): which one?
+        path = _static_path_selected(tree, where) or static_paths[0]
     if path is not None:
         return (
             f"tree_at(): `where` selected {_tree_util.keystr(path)}, a static field: it is "
@@ -170,6 +174,37 @@ def _not_in_tree_message(node: Any, tree: Any) -> str:
         f"Select a field, element or key that holds a child (not a static field), or "
         f"pass is_leaf= to stop at a subtree."
     )
+
+
+def _static_path_selected(tree: Any, where: Callable[[Any], Any]) -> tuple | None:
+    """The path of the static field ``where`` reads, found by giving every static
+    field its own marker object and seeing which marker ``where`` returns."""
+    paths: dict[int, tuple] = {}
+
+    def marked(node: Any, path: tuple) -> Any:
+        spec = getattr(type(node), SPEC_ATTRIBUTE, None)
+        if spec is not None and not isinstance(node, type):
+            changes = {}
+            for name in spec.field_names:
+                child_path = (*path, _tree_util.GetAttrKey(name))
+                if name in spec.static_names:
+                    marker = _LeafWrapper(None)
+                    paths[id(marker)] = child_path
+                    changes[name] = marker
+                else:
+                    changes[name] = marked(node.__dict__[name], child_path)
+            return copy_with(node, changes)
+        flat, treedef = _tree_util.tree_flatten_with_path(node, is_leaf=lambda x: x is not node)
+        if flat == [((), node)]:
+            return node
+        return _tree_util.tree_unflatten(treedef, [marked(c, (*path, *k)) for k, c in flat])
+
+    try:
+        selected = where(marked(tree, ()))
+    except Exception:  # `where` may need what the markers replaced; fall back
+        return None
+    chosen = selected if isinstance(selected, tuple | list) else (selected,)
+    return next((paths[id(x)] for x in chosen if id(x) in paths), None)
 
 
 def _short(x: Any) -> str:

@@ -617,10 +617,12 @@ class PtcModel:
 
 
 @pytest.mark.parametrize(
-    ("jit", "Model"), [(ptc.filter_jit, PtcModel), (eqx.filter_jit, EqxModel)], ids=["ptc", "eqx"]
+    ("jit", "model_class"),
+    [(ptc.filter_jit, PtcModel), (eqx.filter_jit, EqxModel)],
+    ids=["ptc", "eqx"],
 )
-def test_all_except_first_on_a_bound_method_donates_the_instance(jit, Model):
-    model, x = Model(jnp.ones(3)), jnp.ones(3)
+def test_all_except_first_on_a_bound_method_donates_the_instance(jit, model_class):
+    model, x = model_class(jnp.ones(3)), jnp.ones(3)
     jit(model.step, donate="all-except-first")(x)
     assert model.w.is_deleted() and not x.is_deleted()
 

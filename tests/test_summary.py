@@ -64,3 +64,26 @@ def test_a_sharded_leaf_gets_a_sharding_column():
 def test_a_plain_leaf_and_an_empty_tree():
     assert [row.path for row in ptc.tree_summary(jnp.ones(2)).rows] == ["(root)"]
     assert "total: 0 parameters (0 B) in 0 arrays; 0 static values" in ptc.tree_summary({})
+
+
+def test_a_filter_eval_shape_model_counts_its_parameters_and_bytes():
+    def make():
+        return Layer(jnp.ones((3, 4)), jnp.arange(2), jax.random.key(0), 0.1)
+
+    concrete, abstract = ptc.tree_summary(make()), ptc.tree_summary(ptc.filter_eval_shape(make))
+    rows = {row.path: row for row in abstract.rows}
+    assert (rows[".weight"].parameters, rows[".weight"].bytes, rows[".weight"].role) == (
+        12,
+        48,
+        "parameter",
+    )
+    assert rows[".steps"].role == "array" and rows[".key"].shape == "key<fry>[]"
+    assert [(r.parameters, r.bytes, r.role) for r in abstract.rows] == [
+        (r.parameters, r.bytes, r.role) for r in concrete.rows
+    ]
+    assert str(abstract).splitlines()[-1] == str(concrete).splitlines()[-1]
+    mesh = Mesh(np.array(jax.devices("cpu")[:2]), ("data",))
+    struct = jax.ShapeDtypeStruct(
+        (4,), jnp.float32, sharding=NamedSharding(mesh, PartitionSpec("data"))
+    )
+    assert "data" in ptc.tree_summary([struct]).rows[0].sharding

@@ -152,3 +152,21 @@ def test_tree_equal_with_tolerances_matches_equinox():
 def test_tree_equal_under_jit_returns_a_traced_bool():
     out = jax.jit(lambda a, b: ptc.tree_equal(a, b))([jnp.ones(2)], [jnp.ones(2)])
     assert isinstance(out, jax.Array) and bool(out)
+
+
+def test_tree_at_on_a_shared_static_value_names_the_field_selected():
+    @ptc.pytree_dataclass
+    class Model:
+        layers: list
+        head: Linear
+
+    # "linear" is one (interned) object in all three static fields.
+    model = Model(
+        [Linear(jnp.ones(2), jnp.zeros(2)), Linear(jnp.ones(2), jnp.zeros(2))],
+        Linear(jnp.ones(1), jnp.zeros(1)),
+    )
+    with pytest.raises(ValueError, match=r"selected \.head\.name, a static field") as info:
+        ptc.tree_at(lambda m: m.head.name, model, "out")
+    assert "layers" not in str(info.value)
+    with pytest.raises(ValueError, match=r"selected \.layers\[1\]\.name, a static field"):
+        ptc.tree_at(lambda m: m.layers[1].name, model, "out")
