@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import weakref
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import jax
 import jax.numpy as jnp
@@ -290,8 +290,9 @@ def filter_eval_shape(fun: Callable[..., Any], *args: Any, **kwargs: Any) -> Any
     owner, bound_self = owner_and_self(fun)
     per_key = _eval_shape_cache(owner)
     leaves, treedef = jax.tree_util.tree_flatten((bound_self + args, kwargs))
+    dynamic, key = abstract_key(leaves, treedef)
+    evaluation = None
     try:
-        dynamic, key = abstract_key(leaves, treedef)
         evaluation = None if per_key is None else per_key.get(key)
     except TypeError:  # an unhashable static leaf: no cache, trace this once
         per_key = None
@@ -323,10 +324,11 @@ def _eval_shape_cache(owner: Callable) -> dict[Any, Any] | None:
         return None
 
 
-def _evaluation(owner_ref: weakref.ref, key: Any) -> Any:
+def _evaluation(owner_ref: weakref.ref[Callable], key: Any) -> Any:
     def evaluate(dynamic: list) -> Any:
         args, kwargs = rebuild_arguments(dynamic, key)
-        return split_output(owner_ref()(*args, **kwargs))
+        owner = cast(Callable, owner_ref())  # alive: filter_eval_shape holds it
+        return split_output(owner(*args, **kwargs))
 
     return jax.jit(evaluate)
 

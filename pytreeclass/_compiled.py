@@ -113,7 +113,7 @@ class _Compiled:
 
     def _record_trace(self, args: tuple, kwargs: dict) -> None:
         # Under ``jax.disable_jit()`` the function runs eagerly: not a trace.
-        if not jax.config.jax_disable_jit:
+        if not _jit_disabled():
             self.traces[0] += 1
 
 
@@ -172,3 +172,9 @@ def clear_caches() -> None:
         evaluations.clear()
     _nondifferentiable._reverse_identity.cache_clear()
     _static_key._IS_ARRAY_TYPE.forget_all()
+
+
+def _jit_disabled() -> bool:
+    """Whether ``jax.disable_jit()`` is in effect (the config stubs lack the name)."""
+    config: Any = jax.config
+    return bool(config.jax_disable_jit)

@@ -13,9 +13,11 @@ import numpy as np
 from jax.tree_util import GetAttrKey
 
 from ._dtypes import is_inexact_dtype, is_key_dtype
-from ._filters import is_array
+from ._filters import is_array, is_inexact_array
+from ._grad import filter_grad
 from ._jit import filter_jit
 from ._registry import SPEC_ATTRIBUTE, is_pytree_dataclass
+from ._vmap import filter_vmap
 
 
 def assert_trees_equal(expected: Any, actual: Any, path: str = "obj") -> None:
@@ -99,15 +101,24 @@ def assert_roundtrip(obj: Any) -> None:
     2. for a pytree dataclass, leaves' key paths start with ``GetAttrKey`` of
        its data fields, in field order, and static fields live in the treedef,
        not among the leaves;
-    3. ``filter_jit`` of the identity returns an equal object; so does
+    3. the treedef rebuilds with placeholder leaves (``None``, ``object()``
+       sentinels, booleans), the way ``partition``, ``filter``, masks,
+       ``filter_grad`` and ``vmap`` axis specs rebuild trees, and gives the
+       placeholders back where they were put;
+    4. ``filter_grad`` of the sum of the float leaves gives gradients of
+       ``obj``'s structure, ``None`` exactly at the other leaves, and
+       ``filter_vmap`` of the identity gives back a batch of ``obj``;
+    5. ``filter_jit`` of the identity returns an equal object; so does
        ``jax.jit`` when every leaf is an array or a Python number.
 
     It never fails on a correct object: NaN equals NaN, and Python numbers
     are compared as what ``jax.jit`` makes of them (``0.1`` as float32); the
     ``jax.jit`` check is left out when a leaf is something ``jax.jit`` cannot
     take as it is (a string; an int beyond int32 or a float beyond float32
-    without x64). Raises
-    ``AssertionError`` naming the check that failed and the path that differs.
+    without x64). Raises ``AssertionError`` naming the check that failed, the
+    path that differs and, for checks 3 and 4, the usual cause: an unflatten
+    that runs validation (jax-ml/jax#25486), which ``tree_map`` over arrays
+    never shows.
 
     Example:
         >>> import jax.numpy as jnp
@@ -129,6 +140,9 @@ def assert_roundtrip(obj: Any) -> None:
         first_keys = _first_keys(obj)
         _assert_key_paths_name_fields(obj, first_keys)
         _assert_static_fields_in_treedef(obj, treedef, set(first_keys))
+    paths = [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_flatten_with_path(obj)[0]]
+    _assert_rebuilds_with_placeholders(treedef, leaves, paths)
+    _assert_transforms_keep_structure(obj, treedef, leaves, paths)
     assert_trees_equal(obj, filter_jit(_identity)(obj), "filter_jit(identity)(obj)")
     if all(map(_jax_jit_takes, leaves)):
         expected = jax.tree_util.tree_map(_as_jax_makes_it, obj)
@@ -150,7 +164,8 @@ def _jax_jit_takes(leaf: Any) -> bool:
     # JAX's default dtype for the Python type (int32/float32/complex64 unless x64),
     # checked with numpy: JAX caches its conversions of Python scalars, so a second
     # look at the same value through jnp.asarray would not warn again.
-    python_type = bool if isinstance(leaf, bool) else type(leaf).__mro__[-2]
+    # The number type itself, also for subclasses (IntEnum, IntFlag, user ints).
+    python_type = next(t for t in (bool, int, float, complex) if isinstance(leaf, t))
     dtype = jax.dtypes.canonicalize_dtype(_NUMPY_TYPE[python_type])
     if isinstance(leaf, int) and python_type is int:
         info = np.iinfo(dtype)
@@ -205,3 +220,95 @@ def _assert_static_fields_in_treedef(obj: Any, treedef: Any, leaf_fields: set[st
             )
         if name in leaf_fields:
             raise AssertionError(f"{type(obj).__qualname__}.{name}: static field has leaves")
+
+
+# --- rebuilds with placeholder leaves ---------------------------------------------
+
+_CAUSE = (
+    "This usually means the class's unflatten runs validation or conversion (a "
+    "validating __init__ or __post_init__ called from tree_unflatten): tree_map over "
+    "arrays works, but partition, filter, filter_grad, masks and vmap axis specs rebuild "
+    "the tree with None, sentinels or booleans. Rebuild without running __init__ "
+    "(object.__new__, then set the fields), as pytree_dataclass does; see jax-ml/jax#25486."
+)
+#: Placeholder leaves, by what puts them in trees.
+_PLACEHOLDERS = {
+    "None leaves (as partition, filter and filter_grad build)": lambda i: None,
+    "object() leaves (as sentinels and tree_at build)": lambda i: object(),
+    "boolean leaves (as filter specs, masks and axis specs build)": lambda i: i % 2 == 0,
+}
+
+
+def _assert_rebuilds_with_placeholders(treedef: Any, leaves: list[Any], paths: list[str]) -> None:
+    """Each kind of placeholder goes in every leaf and comes back out where it was put."""
+    for what, make in _PLACEHOLDERS.items():
+        placeholders = [make(i) for i in range(len(leaves))]
+        check = f"rebuild with {what}"
+        try:
+            rebuilt = jax.tree_util.tree_unflatten(treedef, placeholders)
+        except Exception as error:
+            where = _first_failing_leaf(treedef, leaves, paths, make)
+            raise AssertionError(
+                f"{check}: tree_unflatten raised {type(error).__name__}: {error} "
+                f"(with the placeholder at {where}). {_CAUSE}"
+            ) from error
+        found = _subtrees_at_leaves(check, treedef, rebuilt)
+        for path, placeholder, got in zip(paths, placeholders, found, strict=True):
+            if got is not placeholder:
+                raise AssertionError(
+                    f"{check}: obj{path} came back as {got!r}, not the placeholder "
+                    f"{placeholder!r} put there. {_CAUSE}"
+                )
+
+
+def _first_failing_leaf(treedef: Any, leaves: list[Any], paths: list[str], make: Any) -> str:
+    """The path of the first leaf whose placeholder alone breaks the rebuild."""
+    for i, path in enumerate(paths):
+        try:
+            jax.tree_util.tree_unflatten(treedef, [*leaves[:i], make(i), *leaves[i + 1 :]])
+        except Exception:
+            return f"obj{path}"
+    return "every leaf at once (no single one fails alone)"
+
+
+def _subtrees_at_leaves(check: str, treedef: Any, tree: Any) -> list[Any]:
+    """What ``tree`` holds where ``treedef`` has leaves, or an error saying it differs."""
+    try:
+        return treedef.flatten_up_to(tree)
+    except (ValueError, TypeError) as error:
+        raise AssertionError(
+            f"{check}: the result does not have obj's structure: {error}. {_CAUSE}"
+        ) from None
+
+
+# --- transforms of the identity ---------------------------------------------------
+
+
+def _assert_transforms_keep_structure(
+    obj: Any, treedef: Any, leaves: list[Any], paths: list[str]
+) -> None:
+    check = "filter_grad(sum of the float leaves)(obj)"
+    grads = _transformed(check, lambda: filter_grad(_sum_of_inexact_leaves)(obj))
+    for path, leaf, grad in zip(
+        paths, leaves, _subtrees_at_leaves(check, treedef, grads), strict=True
+    ):
+        if (grad is None) == is_inexact_array(leaf):
+            expected = "a gradient" if grad is None else "None"
+            raise AssertionError(f"{check}: obj{path} is {grad!r} in the gradients, not {expected}")
+    if any(map(is_array, leaves)):
+        batch = jax.tree_util.tree_map(lambda x: jnp.stack([x, x]) if is_array(x) else x, obj)
+        check = "filter_vmap(identity)(batch of obj)"
+        mapped = _transformed(check, lambda: filter_vmap(_identity)(batch))
+        assert_trees_equal(batch, mapped, check)
+
+
+def _transformed(check: str, run: Any) -> Any:
+    try:
+        return run()
+    except Exception as error:
+        raise AssertionError(f"{check} raised {type(error).__name__}: {error}. {_CAUSE}") from error
+
+
+def _sum_of_inexact_leaves(tree: Any) -> jax.Array:
+    inexact = [x for x in jax.tree_util.tree_leaves(tree) if is_inexact_array(x)]
+    return sum((jnp.sum(jnp.real(x).astype(jnp.float32)) for x in inexact), jnp.zeros(()))

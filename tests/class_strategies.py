@@ -4,7 +4,9 @@ In the spirit of attrs's ``tests/strategies.py``: the decorator is most likely
 to break on the shape of a class, so these vary the shape, not only values:
 
 - fields: how many (none too: stateless layers and their subclasses); static
-  or not; ``init=False`` fields computed in ``__post_init__``; ``kw_only``;
+  or not; jaxtyping-annotated arrays (``Float[Array, "a b"]``, ``Key[Array, ""]``,
+  ``Int[np.ndarray, "*batch a"]``, ...: a family, an array type, a shape spec);
+  ``init=False`` fields computed in ``__post_init__``; ``kw_only``;
   defaults and factories; converters (which count their calls); names drawn
   to include builtins and the generated code's own locals (``type``,
   ``hash``, ``cls``, ``self``, ``_ptc_d``, ...); non-array leaves (str, int,
@@ -38,16 +40,26 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import jaxtyping
 import numpy as np
 from hypothesis import strategies as st
 
 import pytreeclass as ptc
 
 ARRAY_KINDS = ("f32", "i32", "bf16")
-LEAF_KINDS = ("int", "float", "str", "none", "callable")
+LEAF_KINDS = ("int", "float", "str", "none", "callable", "jaxtyping")
 STATIC_KINDS = ("int", "float", "str", "none", "callable")
 CALLABLES = (jnp.tanh, jax.nn.relu, abs)
 DTYPES = {"f32": jnp.float32, "i32": jnp.int32, "bf16": jnp.bfloat16}
+#: jaxtyping annotations: a dtype family, the dtype the fuzzer's own values have, and
+#: shape specs with every kind of dimension; the fuzzer's values give each name the
+#: size in JT_SIZES (so all fields agree), ``instances()`` draws its own.
+JT_FAMILIES = {
+    "Float": jnp.bfloat16, "Int": jnp.int32, "Bool": jnp.bool_, "Key": "key", "Shaped": jnp.float32,
+}  # fmt: skip
+JT_DIMS = ("", "a", "a b", "*batch a", "#a b", "_ 2", "... a", "a a+1", "*#batch", "rows=2")
+JT_SIZES = {"a": (2,), "b": (3,), "*batch": (2,), "#a": (2,), "_": (4,), "...": (), "a+1": (3,)}
+JT_SIZES |= {"*#batch": (1,), "2": (2,), "rows=2": (2,)}
 #: Field names that collide with builtins or with the generated code's own names.
 SHADOWING_NAMES = (
     "type", "hash", "cls", "self", "object", "id", "setattr", "kwargs", "_ptc_d",
@@ -141,6 +153,8 @@ class FieldPlan:
     default: str  # "none", "value" or "factory"
     converter: bool
     nested: ClassPlan | None = None
+    annotation: Any = None  # the jaxtyping annotation of a "jaxtyping" field
+    dims: str = ""
 
 
 @dataclasses.dataclass(eq=False)
@@ -180,6 +194,13 @@ def field_plans(draw: st.DrawFn, depth: int, taken: set[str]) -> FieldPlan:
     )
     kind = draw(st.sampled_from(kinds))
     nested = draw(class_plans(depth + 1)) if kind == "nested" else None
+    annotation, dims = None, ""
+    if kind == "jaxtyping":
+        family = draw(st.sampled_from(sorted(JT_FAMILIES)))
+        on_numpy = family != "Key" and draw(st.booleans())
+        dims = draw(st.sampled_from(JT_DIMS))
+        array_type = np.ndarray if on_numpy else jax.Array
+        annotation = getattr(jaxtyping, family)[array_type, dims]
     name = draw(st.sampled_from((*SHADOWING_NAMES, "fresh")))
     if name == "fresh" or name in taken:
         name = f"f{next(_names)}"
@@ -193,6 +214,8 @@ def field_plans(draw: st.DrawFn, depth: int, taken: set[str]) -> FieldPlan:
         default=draw(st.sampled_from(["none", "value", "factory"])),
         converter=kind in ARRAY_KINDS and draw(st.booleans()),
         nested=nested,
+        annotation=annotation,
+        dims=dims,
     )
 
 
@@ -237,7 +260,7 @@ def build(plan: ClassPlan) -> type:
     """Define the class a plan describes, decorated with ``pytree_dataclass``."""
     annotations, namespace = {}, {}
     for f in plan.fields:
-        annotations[f.name] = Any
+        annotations[f.name] = annotation_of(f)
         namespace[f.name] = _field(f)
     namespace["__annotations__"] = annotations
     namespace["__module__"] = __name__
@@ -279,6 +302,30 @@ def _bases(plan: ClassPlan, namespace: dict[str, Any]) -> tuple[Any, ...]:
     return bases
 
 
+def annotation_of(f: FieldPlan) -> Any:
+    """What a user would write, so that ``instances()`` can draw every field."""
+    if f.kind == "nested":
+        assert f.nested is not None
+        return f.nested.cls
+    if f.kind == "jaxtyping":
+        return f.annotation
+    simple = {"int": int, "float": float, "str": str, "none": None}
+    return jax.Array if f.kind in ARRAY_KINDS else simple.get(f.kind, collections.abc.Callable)
+
+
+def jt_array(f: FieldPlan, values: list[int]) -> Any:
+    """An array that satisfies the field's jaxtyping annotation, sizes from JT_SIZES."""
+    shape = sum((JT_SIZES[d] for d in f.dims.split()), ())
+    dtype = JT_FAMILIES[str(f.annotation.dtype.__name__)]
+    flat = np.resize(np.asarray(values, np.int32), int(np.prod(shape)))
+    if dtype == "key":
+        return jax.random.wrap_key_data(
+            jnp.asarray(np.stack([flat, flat], -1), jnp.uint32).reshape(*shape, 2)
+        )
+    array = flat.reshape(shape).astype(dtype)
+    return array if f.annotation.array_type is np.ndarray else jnp.asarray(array)
+
+
 def _field(f: FieldPlan) -> Any:
     options: dict[str, Any] = {"static": f.static, "init": f.init}
     if f.init:
@@ -288,7 +335,7 @@ def _field(f: FieldPlan) -> Any:
     if not f.init and f.default == "none":
         pass  # computed in __post_init__
     elif f.default == "value":
-        if f.kind in ARRAY_KINDS or f.kind == "nested":
+        if f.kind in (*ARRAY_KINDS, "nested", "jaxtyping"):
             options["default_factory"] = lambda f=f: default_value(f)
         else:
             options["default"] = default_value(f)
@@ -306,6 +353,8 @@ def _counting_converter(f: FieldPlan) -> Any:
 
 
 def default_value(f: FieldPlan) -> Any:
+    if f.kind == "jaxtyping":
+        return jt_array(f, [1])
     if f.kind in ARRAY_KINDS:
         return jnp.ones(2, DTYPES[f.kind])
     if f.kind == "nested":
@@ -396,6 +445,9 @@ def value_strategy(f: FieldPlan) -> st.SearchStrategy[Any]:
     if f.kind == "nested":
         assert f.nested is not None
         return instances_of(f.nested)
+    if f.kind == "jaxtyping":
+        values = st.lists(st.integers(-3, 3), min_size=1, max_size=4)
+        return values.map(lambda v, f=f: jt_array(f, v))
     return {
         "int": st.integers(-(2**40), 2**40),
         "float": st.floats(allow_nan=True, allow_infinity=True),

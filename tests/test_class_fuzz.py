@@ -3,6 +3,9 @@
 The number of generated classes follows the hypothesis profile: 5x its
 ``max_examples`` (``dev`` 150, ``ci`` 500, ``thorough`` 10,000);
 ``test_the_fuzzer_draws_every_shape`` says how many of each shape one run builds.
+Every generated class is also drawn by ``pytreeclass.testing.instances`` (its
+annotations are what a user writes, jaxtyping ones included) and checked with
+``assert_roundtrip``.
 """
 
 import collections
@@ -12,6 +15,8 @@ import typing
 import cloudpickle
 import jax
 import jax.numpy as jnp
+import jaxtyping
+import numpy as np
 import pytest
 from class_strategies import (
     BASES,
@@ -26,9 +31,10 @@ from class_strategies import (
     expected_events,
 )
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import pytreeclass as ptc
-from pytreeclass.testing import assert_roundtrip, assert_trees_equal
+from pytreeclass.testing import assert_roundtrip, assert_trees_equal, instances
 
 FUZZ = settings(
     max_examples=5 * settings.default.max_examples,
@@ -55,6 +61,7 @@ def _count_shapes(generated: Generated) -> None:
         SHAPES["field-less"] += not klass.fields
         SHAPES["assigning __post_init__"] += klass.post_init_assigns
     SHAPES["shadowing field names"] += any(f.name in SHADOWING_NAMES for f in plan.all_fields())
+    SHAPES["jaxtyping fields"] += any(_jaxtyping_fields(generated.obj))
     SHAPES[f"depth={len(plan.chain())}"] += 1
 
 
@@ -136,7 +143,7 @@ def test_generated_classes_keep_every_invariant(generated: Generated):
 
     batch = jax.tree_util.tree_map(lambda x: jnp.stack([x, x]) if ptc.is_array(x) else x, obj)
     grads, mapped = step(obj, batch)
-    step(jax.tree_util.tree_map(lambda x: x + 1 if ptc.is_array(x) else x, obj), batch)
+    step(jax.tree_util.tree_map(_bumped, obj), batch)
     assert len(traced) == 1
     assert jax.tree_util.tree_structure(grads, is_leaf=_none) == jax.tree_util.tree_structure(
         obj, is_leaf=_none
@@ -164,12 +171,56 @@ def test_the_fuzzer_draws_every_shape():
     print("\nclasses per shape in this run:", dict(sorted(SHAPES.items())))
     wanted = [f"base={b}" for b in BASES] + [f"init={i}" for i in INITS]
     wanted += ["with __check_init__", "field-less", "assigning __post_init__"]
-    wanted += ["shadowing field names", "depth=2", "depth=3"]
+    wanted += ["shadowing field names", "depth=2", "depth=3", "jaxtyping fields"]
     assert [shape for shape in wanted if SHAPES[shape] == 0] == []
 
 
 def _none(x):
     return x is None
+
+
+def _bumped(x):
+    """``x + 1`` for number arrays; bools and keys as they are (same dtype, same trace)."""
+    if ptc.is_array(x) and jnp.issubdtype(x.dtype, jnp.number):
+        return x + 1
+    return x
+
+
+def _jaxtyping_fields(obj) -> list[tuple[str, type]]:
+    """(name, annotation) of every jaxtyping field of ``obj``, its bases' included."""
+    hints = typing.get_type_hints(type(obj))
+    return [
+        (f.name, hints[f.name])
+        for f in dataclasses.fields(obj)
+        if isinstance(hints.get(f.name), type)
+        and issubclass(hints[f.name], jaxtyping.AbstractArray)
+    ]
+
+
+def _assert_satisfies_annotations(obj) -> None:
+    """jaxtyping's own check over one instance (one memo, symbolic dims last), then nested ones."""
+    fields = sorted(_jaxtyping_fields(obj), key=lambda item: "+" in item[1].dim_str)
+    with jaxtyping.jaxtyped("context"):
+        for name, annotation in fields:
+            value = getattr(obj, name)
+            assert isinstance(value, annotation), (name, annotation, value.shape, value.dtype)
+            assert isinstance(value, np.ndarray) == (annotation.array_type is np.ndarray), name
+    for f in dataclasses.fields(obj):
+        if ptc.is_pytree_dataclass(getattr(obj, f.name)):
+            _assert_satisfies_annotations(getattr(obj, f.name))
+
+
+@FUZZ
+@given(st.data())
+def test_instances_draws_every_generated_class(data):
+    """``instances()`` + ``assert_roundtrip`` on every generated class, and the draws
+    satisfy jaxtyping's own check; the fuzzer's own instances satisfy it too."""
+    generated = data.draw(class_and_instances())
+    _assert_satisfies_annotations(generated.obj)
+    obj = data.draw(instances(generated.plan.cls))
+    assert type(obj) is generated.plan.cls
+    _assert_satisfies_annotations(obj)
+    assert_roundtrip(obj)
 
 
 def _loss(model):
