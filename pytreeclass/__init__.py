@@ -1,6 +1,18 @@
-"""pytreeclass: decorator-only pytree dataclasses and filtered transforms for JAX."""
+"""pytreeclass: decorator-only pytree dataclasses and filtered transforms for JAX.
 
-from importlib.metadata import PackageNotFoundError, version
+Three parts, each a set of modules (``__init__`` only re-exports them):
+
+- **the class**: ``pytree_dataclass``, ``field``, ``fields``, ``replace``,
+  ``AbstractVar`` (``_dataclass``, ``_field``, ``_construct``, ``_rebuild``,
+  ``_abstract``, ``_registry``, ``_repr``, ``_interop``);
+- **the transforms**, whose public home is ``pytreeclass.transforms``:
+  ``filter_jit``, ``filter_grad``, ``filter_vmap``, the rest of Equinox's
+  filtered family and the filters (``_jit``, ``_compiled``, ``_grad``, ``_vmap``,
+  ``_ad``, ``_custom_ad``, ``_filters``, ``_sharding``, ``_callback``, ...);
+- **the tree tools**: ``tree_at``, ``tree_equal``, ``tree_summary``,
+  serialisation, ``error_if``, ``apply_updates``, ``pytreeclass.debug`` and, for
+  tests, ``pytreeclass.testing``.
+"""
 
 from . import debug as debug
 from ._abstract import AbstractClassVar as AbstractClassVar
@@ -58,7 +70,15 @@ from ._tree_tools import tree_flatten_one_level as tree_flatten_one_level
 from ._update import apply_updates as apply_updates
 from ._vmap import filter_vmap as filter_vmap
 
-try:
-    __version__ = version("pytreeclass")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0.0.0"
+
+def _installed_version() -> str:
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version("pytreeclass")
+    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - a bare source tree
+        return "0.0.0"
+
+
+__version__ = _installed_version()
+del _installed_version

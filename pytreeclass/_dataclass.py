@@ -256,8 +256,11 @@ def _has_generated_eq(cls: type) -> bool:
 
 
 def _is_generated(method: Any) -> bool:
-    """Whether a dataclass method was made by ``dataclasses`` (its code comes from exec)."""
-    return getattr(getattr(method, "__code__", None), "co_filename", None) == "<string>"
+    """Whether a dataclass method was made by ``dataclasses``: it compiles each inside
+    a factory called ``__create_fn__`` (Python 3.11 to 3.13), which a user's own code
+    (even one run by ``exec`` or ``python -c``, whose file is ``<string>`` too) is not."""
+    code = getattr(method, "__code__", None)
+    return getattr(code, "co_qualname", "").startswith("__create_fn__.<locals>.")
 
 
 def _tree_eq(self: Any, other: Any) -> Any:

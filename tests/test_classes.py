@@ -8,6 +8,7 @@ import abc
 import collections.abc
 import dataclasses
 import inspect
+import textwrap
 import traceback
 import types
 import typing
@@ -724,3 +725,40 @@ def test_a_reentrant_init_keeps_the_instance_assignable_until_it_returns():
             self.y = 5
 
     assert vars(Twice(1)) == {"x": 1, "y": 5}
+
+
+def test_classes_written_in_exec_code_keep_their_hand_written_methods():
+    # Code run by exec or python -c has the file name "<string>", as dataclasses'
+    # generated methods do: telling them apart must not rest on the file name.
+    source = textwrap.dedent(
+        """
+        import dataclasses
+        import jax.numpy as jnp
+        import pytreeclass as ptc
+
+        @ptc.pytree_dataclass
+        class Dense:
+            weight: object
+            size: int = ptc.field(static=True)
+
+            def __init__(self, size):
+                self.size = size
+                self.weight = jnp.ones(size)
+
+        @ptc.pytree_dataclass
+        class Residual(Dense):
+            pass
+
+        @ptc.pytree_dataclass
+        @dataclasses.dataclass(frozen=True)
+        class Always:
+            x: int
+
+            def __eq__(self, other):
+                return True
+        """
+    )
+    namespace: dict = {}
+    exec(compile(source, "<string>", "exec"), namespace)
+    assert namespace["Residual"](3).weight.shape == (3,)
+    assert namespace["Always"](1) == namespace["Always"](2)

@@ -1,9 +1,12 @@
-"""The README's Python examples run, in order, as one program."""
+"""The README's Python examples run: each on its own (as a newcomer pastes one), and
+all in order, as one program."""
 
 import re
 import sys
 import types
 from pathlib import Path
+
+import pytest
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -14,6 +17,13 @@ def python_blocks() -> list[str]:
 
 def test_readme_has_python_examples():
     assert len(python_blocks()) >= 4
+
+
+@pytest.mark.parametrize("index", range(len(python_blocks())))
+def test_each_readme_example_runs_on_its_own(index, monkeypatch):
+    module = types.ModuleType(f"readme_example_{index}")
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    exec(compile(python_blocks()[index], f"README.md, block {index}", "exec"), module.__dict__)
 
 
 def test_readme_examples_run(capsys, monkeypatch):
