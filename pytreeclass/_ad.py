@@ -3,7 +3,7 @@ eval_shape and closure conversion, on any pytree (ours, Equinox's, plain).
 
 The rule is the one ``filter_grad`` follows: inexact arrays are differentiated
 (or traced, or abstracted), every other leaf is held static and passed through.
-Non-array outputs travel back in a ``StaticBox``, a pytree node without
+Non-array outputs travel back in a ``Static``, a pytree node without
 leaves whose value rides in the treedef.
 """
 
@@ -21,63 +21,33 @@ from ._compiled import owner_and_self
 from ._dataclass import pytree_dataclass
 from ._field import field
 from ._filters import combine, is_array, is_inexact_array, partition
+from ._static import Static, join_static, split_static
 from ._static_key import WithStatic, abstract_key, rebuild_arguments, split_output
 from ._tree import tree_equal
 from ._wrapper import FunctionWrapper, transform_wrapper, wrap
-
-
-class StaticBox:
-    """A pytree node with no leaves that carries ``value`` in its treedef.
-
-    Boxes compare by tree equality of their values (JAX compares the treedefs
-    of a custom rule's outputs with the function's), and hash by the values'
-    structure, so ``value`` need not be hashable.
-    """
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: Any):
-        self.value = value
-
-    def __eq__(self, other: object) -> bool:
-        if type(other) is not StaticBox:
-            return NotImplemented
-        return self.value is other.value or tree_equal(self.value, other.value) is True
-
-    def __hash__(self) -> int:
-        return hash(jax.tree_util.tree_structure(self.value))
-
-
-jax.tree_util.register_pytree_node(StaticBox, lambda box: ((), box), lambda box, _: box)
 
 
 def _is_none(x: Any) -> bool:
     return x is None
 
 
-def _split_output(out: Any) -> tuple[Any, StaticBox]:
-    dynamic, static = partition(out, is_array)
-    return dynamic, StaticBox(static)
-
-
 def split_aux(
     out: Any, kind: str, fun: Callable, value: str = "output"
-) -> tuple[Any, tuple[Any, StaticBox]]:
+) -> tuple[Any, tuple[Any, Static]]:
     """``(value, aux)`` from the output of a ``has_aux=True`` function: any 2-sequence,
     as JAX takes. The aux travels as its arrays (traced outputs, so they come back
-    concrete) and a ``StaticBox`` of the rest; ``join_aux`` puts it together."""
+    concrete) and a ``Static`` of the rest; ``join_aux`` puts it together."""
     if isinstance(out, str) or not isinstance(out, Sequence) or len(out) != 2:
         raise TypeError(
             f"{kind}({getattr(fun, '__qualname__', fun)!s}, has_aux=True): the function "
             f"must return a pair ({value}, aux), got {type(out).__name__}."
         )
     main, aux = out
-    return main, _split_output(aux)
+    return main, split_static(aux)
 
 
-def join_aux(aux: tuple[Any, StaticBox]) -> Any:
-    arrays, static = aux
-    return combine(arrays, static.value)
+def join_aux(aux: tuple[Any, Static]) -> Any:
+    return join_static(*aux)
 
 
 def _is_struct(x: Any) -> bool:
@@ -120,11 +90,11 @@ def filter_jvp(
     flat_dynamic, treedef = jax.tree_util.tree_flatten(dynamic_primals)
     flat_tangents = jax.tree_util.tree_leaves(tangents)
 
-    def flat_fn(*flat: Any) -> tuple[Any, tuple[Any, StaticBox]]:
+    def flat_fn(*flat: Any) -> tuple[Any, tuple[Any, Static]]:
         dynamic = jax.tree_util.tree_unflatten(treedef, list(flat))
         out = fn(*combine(dynamic, static_primals), **kwargs)
         inexact, rest = partition(out, is_inexact_array)
-        return inexact, _split_output(rest)
+        return inexact, split_static(rest)
 
     inexact, tangent_out, (arrays, static) = jax.jvp(
         flat_fn, flat_dynamic, flat_tangents, has_aux=True
@@ -152,7 +122,7 @@ def filter_vjp(fun: Callable[..., Any], *primals: Any, has_aux: bool = False) ->
         out = fun(*combine(diff_primals, nondiff))
         out, aux = split_aux(out, "filter_vjp", fun) if has_aux else (out, None)
         diff_out, nondiff_out = partition(out, is_inexact_array)
-        return diff_out, (*_split_output(nondiff_out), aux)
+        return diff_out, (*split_static(nondiff_out), aux)
 
     diff_out, vjp_fn, (arrays, static, aux) = jax.vjp(diff_fun, *diff, has_aux=True)
     out = combine(diff_out, arrays, static.value)
@@ -238,11 +208,11 @@ class _CheckpointWrapper(FunctionWrapper):
         @functools.partial(
             jax.checkpoint, prevent_cse=self.prevent_cse, policy=self.policy, static_argnums=(0,)
         )
-        def checkpointed(static_box: StaticBox, dynamic: Any) -> Any:
+        def checkpointed(static_box: Static, dynamic: Any) -> Any:
             call_args, call_kwargs = combine(dynamic, static_box.value)
-            return _split_output(self.fun(*call_args, **call_kwargs))
+            return split_static(self.fun(*call_args, **call_kwargs))
 
-        out, static_out = checkpointed(StaticBox(static), dynamic)
+        out, static_out = checkpointed(Static(static), dynamic)
         return combine(out, static_out.value)
 
 
@@ -338,7 +308,7 @@ def _uncached_eval_shape(fun: Callable[..., Any], args: tuple, kwargs: dict) -> 
 
     def abstract(dynamic: Any) -> Any:
         call, call_args, call_kwargs = combine(dynamic, static)
-        return _split_output(call(*call_args, **call_kwargs))
+        return split_static(call(*call_args, **call_kwargs))
 
     out, static_out = jax.eval_shape(abstract, dynamic)
     return combine(out, static_out.value)
@@ -354,7 +324,7 @@ class _ClosureConverted:
     converted: Callable = field(static=True)
     consts: tuple
     in_dynamic: Any = field(static=True)  # a tuple of ShapeDtypeStructs and a treedef
-    in_static: StaticBox = field(static=True)  # (args, kwargs) may hold dicts
+    in_static: Static = field(static=True)  # (args, kwargs) may hold dicts
     name: str = field(static=True)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -391,9 +361,9 @@ def filter_closure_convert(fn: Callable[..., Any], *args: Any, **kwargs: Any) ->
 
     def flat_fn(flat: list) -> Any:
         call_args, call_kwargs = combine(jax.tree_util.tree_unflatten(treedef, flat), static)
-        return _split_output(fn(*call_args, **call_kwargs))
+        return split_static(fn(*call_args, **call_kwargs))
 
     shapes = tuple(jax.ShapeDtypeStruct(jnp.shape(x), jnp.result_type(x)) for x in leaves)
     converted, consts = jax.closure_convert(flat_fn, list(shapes))
     name = getattr(fn, "__qualname__", type(fn).__qualname__)
-    return _ClosureConverted(converted, tuple(consts), (shapes, treedef), StaticBox(static), name)
+    return _ClosureConverted(converted, tuple(consts), (shapes, treedef), Static(static), name)

@@ -15,9 +15,10 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from ._ad import StaticBox, _is_none, _split_output
+from ._ad import _is_none
 from ._filters import combine, is_array, is_inexact_array, partition
 from ._nondifferentiable import nondifferentiable
+from ._static import Static, split_static
 
 _custom = jax.custom_derivatives
 
@@ -69,16 +70,16 @@ class filter_custom_jvp:  # noqa: N801 - Equinox's name
     """
 
     def __init__(self, fn: Callable[..., Any]):
-        def fn_wrapper(static: StaticBox, dynamic: Any) -> Any:
+        def fn_wrapper(static: Static, dynamic: Any) -> Any:
             dynamic = jax.tree_util.tree_map(_typed_scalar_as_array, dynamic)
             args, kwargs = combine(dynamic, static.value)
-            return _split_output(fn(*args, **kwargs))
+            return split_static(fn(*args, **kwargs))
 
         self.fn = fn
         self.wrapped = jax.custom_jvp(fn_wrapper, nondiff_argnums=(0,))
 
     def def_jvp(self, fn_jvp: Callable[..., Any]) -> Callable[..., Any]:
-        def jvp_wrapper(static: StaticBox, primals: tuple, tangents: tuple) -> Any:
+        def jvp_wrapper(static: Static, primals: tuple, tangents: tuple) -> Any:
             (dynamic,), (tangent,) = primals, tangents
             dynamic = jax.tree_util.tree_map(_typed_scalar_as_array, dynamic)
             t_args, t_kwargs = jax.tree_util.tree_map(_drop_nondiff, tangent, dynamic)
@@ -89,7 +90,7 @@ class filter_custom_jvp:  # noqa: N801 - Equinox's name
                 )
             args, kwargs = combine(dynamic, static.value)
             out, t_out = fn_jvp(args, t_args, **kwargs)
-            out_arrays, out_static = _split_output(out)
+            out_arrays, out_static = split_static(out)
             t_arrays = jax.tree_util.tree_map(
                 lambda t, o: t if is_array(o) else None, t_out, out, is_leaf=_is_none
             )
@@ -109,7 +110,7 @@ class filter_custom_jvp:  # noqa: N801 - Equinox's name
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         dynamic, static = partition((args, kwargs), is_array)
-        out, out_static = self.wrapped(StaticBox(static), dynamic)
+        out, out_static = self.wrapped(Static(static), dynamic)
         return combine(out, out_static.value)
 
 
@@ -182,7 +183,7 @@ class filter_custom_vjp:  # noqa: N801 - Equinox's name
         # Arguments: the non-array leaves of (vjp_arg, args, kwargs), static; the
         # inexact arrays of vjp_arg, differentiated; its other arrays; the arrays
         # of args and kwargs, which must not be perturbed.
-        def primal(static: StaticBox, diff: Any, nondiff: Any, others: Any) -> Any:
+        def primal(static: Static, diff: Any, nondiff: Any, others: Any) -> Any:
             diff, nondiff, others = jax.tree_util.tree_map(
                 _typed_scalar_as_array, (diff, nondiff, others)
             )
@@ -191,7 +192,7 @@ class filter_custom_vjp:  # noqa: N801 - Equinox's name
             args, kwargs = combine(others, nonarray_rest)
             return _split_outputs(fn(vjp_arg, *args, **kwargs))
 
-        def fwd(static: StaticBox, diff: Any, nondiff: Any, others: Any) -> Any:
+        def fwd(static: Static, diff: Any, nondiff: Any, others: Any) -> Any:
             nonarray_vjp_arg, nonarray_rest = static.value
             perturbed = combine(
                 jax.tree_util.tree_map(lambda p: p.perturbed, diff),
@@ -207,14 +208,14 @@ class filter_custom_vjp:  # noqa: N801 - Equinox's name
             array_residuals, other_residuals = partition(residuals, is_array)
             saved = (
                 array_residuals,
-                StaticBox((other_residuals, perturbed)),
+                Static((other_residuals, perturbed)),
                 diff,
                 nondiff,
                 others,
             )
             return _split_outputs(out), saved
 
-        def bwd(static: StaticBox, saved: Any, grad_out: Any) -> Any:
+        def bwd(static: Static, saved: Any, grad_out: Any) -> Any:
             array_residuals, box, diff, nondiff, others = saved
             other_residuals, perturbed = box.value
             nonarray_vjp_arg, nonarray_rest = static.value
@@ -246,13 +247,13 @@ class filter_custom_vjp:  # noqa: N801 - Equinox's name
         arrays, nonarray_vjp_arg = partition(vjp_arg, is_array)
         diff, nondiff = partition(arrays, is_inexact_array)
         others, nonarray_rest = partition((args, kwargs), is_array)
-        static = StaticBox((nonarray_vjp_arg, nonarray_rest))
+        static = Static((nonarray_vjp_arg, nonarray_rest))
         out = self.wrapped(static, diff, nondiff, nondifferentiable(others, msg=_PERTURBED_OTHERS))
         return combine(*out[:2], out[2].value)
 
 
-def _split_outputs(out: Any) -> tuple[Any, Any, StaticBox]:
-    arrays, static = _split_output(out)
+def _split_outputs(out: Any) -> tuple[Any, Any, Static]:
+    arrays, static = split_static(out)
     diff, nondiff = partition(arrays, is_inexact_array)
     return diff, nondiff, static
 

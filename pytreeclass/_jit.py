@@ -15,7 +15,7 @@ How a call runs (the hot path is ``wrapper`` in ``_make_wrapper``):
 
 One ``jax.jit`` exists per underlying function and options, shared by every
 wrapper of it, so rebuilding ``filter_jit(f)`` does not retrace. Non-array
-outputs travel back inside the output treedef (``_StaticOutput``), which JAX
+outputs travel back inside the output treedef (a ``Static``), which JAX
 keeps per trace, so they stay right even when one key has several traces.
 """
 

@@ -8,8 +8,9 @@ from typing import Any, ParamSpec
 
 import jax
 
-from ._ad import StaticBox, _is_struct, _split_output
+from ._ad import _is_struct
 from ._filters import combine, partition
+from ._static import Static, split_static
 
 P = ParamSpec("P")
 
@@ -45,9 +46,9 @@ def filter_make_jaxpr(fun: Callable[P, Any]) -> Callable[P, tuple[Any, Any, Any]
         dynamic, static = partition((args, kwargs), _is_struct)
         leaves, treedef = jax.tree_util.tree_flatten(dynamic)
 
-        def traced(*leaves: Any) -> tuple[Any, StaticBox]:
+        def traced(*leaves: Any) -> tuple[Any, Static]:
             call_args, call_kwargs = combine(jax.tree_util.tree_unflatten(treedef, leaves), static)
-            return _split_output(call(*call_args, **call_kwargs))
+            return split_static(call(*call_args, **call_kwargs))
 
         jaxpr, (out_structs, box) = jax.make_jaxpr(traced, return_shape=True)(*leaves)
         return jaxpr, out_structs, box.value

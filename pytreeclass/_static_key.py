@@ -3,7 +3,7 @@
 Array leaves are traced; every other leaf goes into the static key together
 with the treedef and the leaves' types (so ``1``, ``1.0`` and ``True`` are
 different keys). Non-array *outputs* travel back inside the output treedef
-(``_StaticOutput``), which JAX keeps per trace.
+(``WithStatic``, with a ``Static``), which JAX keeps per trace.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import numpy as np
 from jax.tree_util import PyTreeDef
 
 from ._filters import ARRAY_TYPES
+from ._static import Static
 
 
 class _IsArrayType(dict):
@@ -140,20 +141,16 @@ def rebuild_arguments(dynamic: list, key: Any) -> Any:
     return treedef.unflatten([next(dynamic_iter if f else static_iter) for f in flags])
 
 
-class _StaticOutput:
-    """An output's static key, carried in the output treedef (compared by identity,
-    since non-array outputs need not be hashable)."""
-
-    def __init__(self, key: tuple):
-        self.key = key
-
-
 class WithStatic:
-    def __init__(self, dynamic: list, static: _StaticOutput):
+    """A ``filter_jit`` output with non-array leaves: its array leaves, and its static
+    key in a ``Static`` (the one carrier, ``_static.py``) that the output treedef keeps.
+    An all-array output travels as it is, so the cached call only checks the type."""
+
+    def __init__(self, dynamic: list, static: Static):
         self.dynamic, self.static = dynamic, static
 
     def rebuild(self) -> Any:
-        return rebuild_arguments(self.dynamic, self.static.key)
+        return rebuild_arguments(self.dynamic, self.static.value)
 
 
 jax.tree_util.register_pytree_node(
@@ -166,7 +163,7 @@ def split_output(out: Any) -> Any:
     dynamic, key = static_key(leaves, treedef)
     if key is treedef:
         return out
-    return WithStatic(dynamic, _StaticOutput(key))
+    return WithStatic(dynamic, Static(key))
 
 
 class SplitFirst:

@@ -13,6 +13,7 @@ from ._dataclass import pytree_dataclass
 from ._field import field
 from ._filters import is_array, is_array_like
 from ._paths import argument_label, parameter_names
+from ._static import Static
 from ._wrapper import FunctionWrapper, transform_wrapper, wrap
 
 P = ParamSpec("P")
@@ -165,9 +166,8 @@ class _VmapWrapper(FunctionWrapper):
         axes += _leaf_axes(_map_arrays_on_axis_0, kwargs, "in_axes")
         mapped = [i for i, leaf in enumerate(leaves) if is_array(leaf)]
         _check_batch_sizes(self.fun, paths, leaves, axes, self.axis_size)
-        static_out: list[Any] = []
 
-        def inner(dynamic: list) -> tuple[list, list]:
+        def inner(dynamic: list) -> tuple[list, list, Static]:
             full = list(leaves)
             for i, value in zip(mapped, dynamic, strict=True):
                 full[i] = value
@@ -180,16 +180,18 @@ class _VmapWrapper(FunctionWrapper):
                 for i, (x, a) in enumerate(zip(out_leaves, out_axes, strict=True))
                 if is_array(x) or a is not None
             ]
-            static_out.append((out_tree, out_leaves, batched))
+            # What is not an array leaves the trace in a Static (arrays: None there).
+            layout = (out_tree, [None if is_array(x) else x for x in out_leaves], batched)
             return (
                 [out_leaves[i] for i, a in batched if a is not None],
                 [out_leaves[i] for i, a in batched if a is None],
+                Static(layout),
             )
 
         mapped_axes = [axes[i] for i in mapped]
         if all(axis is None for axis in mapped_axes) and self.axis_size is None:
             # Nothing to map over and no size: call once, as Equinox does.
-            mapped_out, unmapped_out = inner([leaves[i] for i in mapped])
+            mapped_out, unmapped_out, static_out = inner([leaves[i] for i in mapped])
             if mapped_out:
                 raise ValueError(
                     f"filter_vmap({_name(self.fun)}): no argument is mapped and axis_size "
@@ -197,15 +199,15 @@ class _VmapWrapper(FunctionWrapper):
                     f"argument, pass axis_size=, or give out_axes=None."
                 )
         else:
-            mapped_out, unmapped_out = jax.vmap(
+            mapped_out, unmapped_out, static_out = jax.vmap(
                 inner,
                 in_axes=(mapped_axes,),
-                out_axes=(0, None),
+                out_axes=(0, None, None),
                 axis_name=self.axis_name,
                 axis_size=self.axis_size,
                 **dict(self.vmap_kwargs),
             )([leaves[i] for i in mapped])
-        out_tree, out_leaves, batched = static_out[-1]
+        out_tree, out_leaves, batched = static_out.value
         mapped_iter, unmapped_iter = iter(mapped_out), iter(unmapped_out)
         out_leaves = list(out_leaves)
         for i, axis in batched:

@@ -323,3 +323,30 @@ def test_filter_eval_shape_keeps_no_function_closure_or_static_alive():
     del lookup, static, out
     gc.collect()
     assert function_ref() is None and table_ref() is None and static_ref() is None
+
+
+def test_one_carrier_takes_non_arrays_through_every_transform():
+    # Static (pytreeclass/_static.py) is the only carrier: jit outputs, AD, custom AD,
+    # vmap, make_jaxpr, checkpoint and has_aux all hand back the same non-array values.
+    from pytreeclass._static import Static
+
+    tag = ("a", 1, None)
+
+    def f(x):
+        return {"y": jnp.sin(x), "tag": tag}
+
+    x = jnp.arange(3.0)
+    outputs = [
+        ptc.filter_jit(f)(x),
+        ptc.filter_vmap(f)(x),
+        ptc.filter_checkpoint(f)(x),
+        ptc.filter_jvp(f, (x,), (jnp.ones(3),))[0],
+        ptc.filter_vjp(f, x)[0],
+        ptc.filter_grad(lambda x: (jnp.sum(f(x)["y"]), f(x)), has_aux=True)(x)[1],
+    ]
+    assert all(out["tag"] is tag or out["tag"] == tag for out in outputs)
+    assert ptc.filter_make_jaxpr(f)(x)[2]["tag"] == tag
+    assert Static(tag) == Static(("a", 1, None)) and hash(Static(tag)) == hash(
+        Static(("b", 2, None))
+    )  # by structure
+    assert jax.tree_util.tree_leaves(Static(jnp.ones(3))) == []
