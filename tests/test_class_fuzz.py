@@ -1,7 +1,8 @@
 """Every SPEC invariant, checked on generated class *definitions* (see class_strategies.py).
 
 The number of generated classes follows the hypothesis profile: 5x its
-``max_examples`` (``dev`` 150, ``ci`` 500, ``thorough`` 10,000);
+``max_examples`` for the invariants (``dev`` 150, ``ci`` 500, ``thorough`` 10,000),
+2x for the two lighter checks;
 ``test_the_fuzzer_draws_every_shape`` says how many of each shape one run builds.
 Every generated class is also drawn by ``pytreeclass.testing.instances`` (its
 annotations are what a user writes, jaxtyping ones included) and checked with
@@ -44,6 +45,9 @@ FUZZ = settings(
     # fail by chance); the ``thorough`` profile explores afresh each time.
     derandomize=settings.default.max_examples < 2000,
 )
+# The two checks that draw a fresh class per example and then re-check it whole:
+# fewer examples (2x the profile), to keep CI's one ``ci``-profile run short.
+FUZZ_LIGHT = settings(FUZZ, max_examples=2 * settings.default.max_examples)
 SHAPES: collections.Counter = collections.Counter()
 
 
@@ -230,7 +234,7 @@ def _assert_satisfies_annotations(obj) -> None:
             _assert_satisfies_annotations(getattr(obj, f.name))
 
 
-@FUZZ
+@FUZZ_LIGHT
 @given(st.data())
 def test_instances_draws_every_generated_class(data):
     """``instances()`` + ``assert_roundtrip`` on every generated class, and the draws
@@ -248,7 +252,7 @@ def _loss(model):
     return sum((jnp.sum(x.astype(jnp.float32)) for x in leaves), jnp.zeros(()))
 
 
-@FUZZ
+@FUZZ_LIGHT
 @given(class_and_instances())
 def test_a_static_change_retraces_exactly_once(generated: Generated):
     statics = [f for f in generated.plan.all_fields() if f.static and f.init]

@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import find, given
+from hypothesis import find, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import FailedHealthCheck
 from jax.tree_util import GetAttrKey
@@ -355,6 +355,7 @@ def test_named_dims_agree_within_an_instance():
 
 
 def test_every_dim_kind_dtype_family_and_array_type_is_honoured():
+    @settings(max_examples=30)  # every draw is checked whole: a dev-profile budget
     @given(instances(Annotated))
     def check(obj):
         assert _satisfies_jaxtyping(obj) and _satisfies_jaxtyping(obj.inner)
