@@ -38,7 +38,8 @@ from typing import Any, TypeVar, cast, dataclass_transform, overload
 import jax
 
 from ._abstract import abstract_refusal, own_abstract_names
-from ._construct import frozen_setattr, make_init
+from ._checks import frozen_setattr
+from ._construct import make_init
 from ._field import converter_of, field, init_var_fields, is_static
 from ._interop import register_with_loaded_libraries
 from ._rebuild import REBUILD_KEYWORD, RebuildMarker, install_rebuild_new

@@ -346,7 +346,7 @@ def test_assignment_through_super_init_chains():
 
 
 def test_a_failed_construction_leaves_nothing_under_construction():
-    from pytreeclass._construct import UNDER_CONSTRUCTION
+    from pytreeclass._checks import UNDER_CONSTRUCTION
 
     @ptc.pytree_dataclass
     class Failing:
