@@ -244,3 +244,9 @@ ASSIGNMENT = {
     "pytreeclass, self.x = ...": PtcAssignedPoint,
     "equinox, self.x = ...": EqxAssignedPoint,
 }
+
+
+def layers(n_layers: int) -> tuple[PtcLinear, ...]:
+    """``n_layers`` two-array layers with a static activation: the dispatch-scaling
+    argument (``2 * n_layers`` array leaves), one tree handed to every candidate."""
+    return tuple(PtcLinear(jnp.ones(2), jnp.ones(2)) for _ in range(n_layers))

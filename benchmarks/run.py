@@ -13,6 +13,7 @@ import json
 import os
 import platform
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import equinox as eqx
@@ -21,7 +22,7 @@ import jax.numpy as jnp
 
 import pytreeclass as ptc
 
-from .models import ASSIGNMENT, CONSTRUCTION, FLAVOURS, WIDTH, mixed, mlp
+from .models import ASSIGNMENT, CONSTRUCTION, FLAVOURS, WIDTH, layers, mixed, mlp
 from .timing import compare
 
 
@@ -191,10 +192,15 @@ def bench_dispatch(rounds: int, target_s: float) -> list[dict]:
 
 
 def bench_mixed(rounds: int, target_s: float) -> list[dict]:
-    """A model that jax.jit cannot take: a float, a string and a lambda as data."""
+    """A model that jax.jit cannot take (a float, a string and a lambda as data),
+    against ``jax.jit`` of the same computation on its array part alone."""
     x = jnp.ones(WIDTH)
+    model = mixed("pytreeclass")
+    arrays, rest = ptc.partition(model, ptc.is_array)
+    on_arrays = jax.jit(lambda arrays, x: forward_mixed(ptc.combine(arrays, rest), x))
     fns = {
-        "ptc.filter_jit": functools.partial(ptc.filter_jit(forward_mixed), mixed("pytreeclass"), x),
+        "jax.jit, array part": functools.partial(on_arrays, arrays, x),
+        "ptc.filter_jit": functools.partial(ptc.filter_jit(forward_mixed), model, x),
         "eqx.filter_jit": functools.partial(eqx.filter_jit(forward_mixed), mixed("equinox"), x),
     }
     return [{"case": "MLP-16 + float, str, lambda", **compare(fns, rounds, target_s)}]
@@ -204,18 +210,49 @@ def forward_mixed(model, x):
     return model.act(model.mlp(x)) * model.lr
 
 
+def first_leaf(tree, x):
+    return tree[0].w[0] + x
+
+
 def bench_scaling(sizes: list[int], rounds: int, target_s: float) -> list[dict]:
+    """Cached calls on a tuple of N two-array layers (a static activation each),
+    reading one leaf: what dispatch costs as a model grows."""
     rows = []
+    x = jnp.ones(())
     for n in sizes:
-        tree = tuple(jnp.ones(2) for _ in range(n))
+        tree = layers(n)
         candidates = {
-            "jax.jit": jax.jit(identity),
-            "ptc.filter_jit": ptc.filter_jit(identity),
-            "eqx.filter_jit": eqx.filter_jit(identity),
+            "jax.jit": jax.jit(first_leaf),
+            "ptc.filter_jit": ptc.filter_jit(first_leaf),
+            "eqx.filter_jit": eqx.filter_jit(first_leaf),
         }
-        fns = {name: functools.partial(f, tree) for name, f in candidates.items()}
-        rows.append({"case": f"{n} leaves", "leaves": n, **compare(fns, rounds, target_s)})
+        fns = {name: functools.partial(f, tree, x) for name, f in candidates.items()}
+        case = f"{n} layers ({2 * n} arrays)"
+        rows.append({"case": case, "leaves": 2 * n, **compare(fns, rounds, target_s)})
     return rows
+
+
+def bench_first_call(n_layers: int, rounds: int) -> list[dict]:
+    """Trace and compile: every call wraps a new function, so nothing is cached."""
+    tree, x = layers(n_layers), jnp.ones(())
+
+    def first_call(transform: Callable) -> Callable[[], object]:
+        def call() -> object:
+            def fresh(tree, x):
+                return tree[0].w[0] + x
+
+            return transform(fresh)(tree, x)
+
+        return call
+
+    transforms = {
+        "jax.jit": jax.jit,
+        "ptc.filter_jit": ptc.filter_jit,
+        "eqx.filter_jit": eqx.filter_jit,
+    }
+    fns = {name: first_call(transform) for name, transform in transforms.items()}
+    # target_s=0: one call per round (each is tens of milliseconds).
+    return [{"case": f"first call, {n_layers} layers", **compare(fns, rounds, 0)}]
 
 
 def markdown(title: str, rows: list[dict]) -> str:
@@ -245,15 +282,19 @@ def plot(rows: list[dict], path: Path, info: dict) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, (ax, ratio) = plt.subplots(1, 2, figsize=(11, 4))
     sizes = [row["leaves"] for row in rows]
     for name in ("jax.jit", "ptc.filter_jit", "eqx.filter_jit"):
         ax.loglog(sizes, [row[name]["us"] for row in rows], marker="o", label=name)
+        ratio.semilogx(sizes, [row[name]["ratio"] for row in rows], marker="o", label=name)
     ax.set_xlabel("array leaves in the argument")
     ax.set_ylabel("cached call, µs (median)")
-    ax.set_title(f"Dispatch cost vs. leaves ({info['backend']}, JAX {info['jax']})")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
+    ratio.set_xlabel("array leaves in the argument")
+    ratio.set_ylabel("per-call cost / jax.jit's (median of rounds)")
+    fig.suptitle(f"Dispatch cost vs. model size ({info['backend']}, JAX {info['jax']})")
+    for axis in (ax, ratio):
+        axis.grid(True, which="both", alpha=0.3)
+        axis.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -286,9 +327,10 @@ def main(argv: list[str] | None = None) -> int:
         "One error_if, condition false (baseline: the same filter_jit without it)": (
             bench_error_if(rounds, target_s)
         ),
-        "Scaling: identity on a tuple of N arrays": bench_scaling(
-            [1, 10, 100, 1000], rounds, target_s
+        "Scaling: a tuple of N layers, one leaf read": bench_scaling(
+            [1, 16, 128, 1000, 5000], rounds, target_s
         ),
+        "Trace and compile (baseline: jax.jit)": bench_first_call(1000, rounds),
     }
     report = "".join(markdown(title, rows) + "\n" for title, rows in sections.items())
     print(report)
@@ -297,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
         "Machine: " + ", ".join(f"{k}={v}" for k, v in info.items()) + "\n\n" + report
     )
     (args.out / "results.json").write_text(json.dumps({"machine": info, **sections}, indent=1))
-    plot(sections["Scaling: identity on a tuple of N arrays"], args.out / "scaling.png", info)
+    plot(sections["Scaling: a tuple of N layers, one leaf read"], args.out / "scaling.png", info)
     print(
         f"wrote {args.out}/results.md, results.json, scaling.png "
         f"in {time.perf_counter() - start:.0f} s"

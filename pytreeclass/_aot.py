@@ -47,7 +47,8 @@ class Compiled:
 
     def __init__(self, compiled: Any, split: Splitter, key: Any, call: Any, name: str):
         self._compiled, self._split, self._key, self._name = compiled, split, key, name
-        self._split_first = call if isinstance(call, SplitFirst) else None
+        inner = getattr(call, "entry", call)  # past a _QuietDonation
+        self._split_first = inner if isinstance(inner, SplitFirst) else None
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         dynamic, key = self._split(args, kwargs)
@@ -61,7 +62,7 @@ class Compiled:
         if self._split_first is None:
             out = self._compiled(dynamic)
         else:
-            out = self._compiled(*self._split_first.parts(dynamic, key))
+            out = self._compiled(*self._split_first.parts(dynamic))
         return out.rebuild() if type(out) is WithStatic else out
 
     def __getattr__(self, name: str) -> Any:

@@ -10,6 +10,7 @@ function alive (weak references).
 from __future__ import annotations
 
 import types
+import warnings
 import weakref
 from collections.abc import Callable
 from typing import Any, Literal, cast
@@ -18,7 +19,7 @@ import jax
 
 from ._filters import is_pytree_node
 from ._placement import Placement
-from ._static_key import SplitFirst, rebuild_arguments, split_output
+from ._static_key import SplitFirst, kept_span, rebuild_arguments, split_output
 
 Donate = Literal["none", "all", "all-except-first", "warn", "warn-except-first"]
 
@@ -42,16 +43,23 @@ def owner_and_self(fun: Callable) -> tuple[Callable, tuple]:
 # (bound methods of ordinary objects) would otherwise share an entry that points at
 # whichever of them came first, and dangles once it is collected.
 _SHARED: weakref.WeakKeyDictionary[Callable, dict[Any, _Compiled]] = weakref.WeakKeyDictionary()
+# Static keys kept per function: a program that meets more distinct ones
+# retraces on most calls anyway (each new key traces).
+_MAX_ENTRIES = 1024
 # Every live one, shared or not, for ``clear_caches``.
 _LIVE: weakref.WeakSet[_Compiled] = weakref.WeakSet()
 
 
 class _Compiled:
-    """One ``jax.jit`` of one underlying function with one set of options.
+    """The ``jax.jit``s of one underlying function with one set of options: one
+    per static key, each called on the dynamic (array) leaves alone.
 
-    ``jitted(dynamic, key)``, or ``jitted(kept, donated, key)`` for
-    ``donate="all-except-first"``: a fixed arity per mode, because even an
-    empty extra argument costs JAX's dispatch about a microsecond.
+    A static key is the treedef of the call's ``(args, kwargs)`` when every leaf
+    is an array, else the treedef with the non-array leaves and their types
+    (``_static_key.py``). Calling a ``jax.jit`` of the leaves already flattened,
+    found in a dict by its key, saves JAX a second flatten of the whole tree (it
+    flattens a list) and its static-argument path: measured in
+    ``docs/benchmarks.md``. The ``_MAX_ENTRIES`` most recent keys are kept.
 
     Shared by every wrapper of the function, so it holds no diagnostics: it
     counts traces (``traces[0]``), and each wrapper, seeing the count move
@@ -65,11 +73,14 @@ class _Compiled:
         _LIVE.add(self)
         self.name = profile_name(owner)
         self.traces = [0]
+        #: static key -> ``entry(dynamic)``: a ``jax.jit`` (or its donating form).
+        self.entries: dict[Any, Any] = {}
+        self._donate, self._kept_index = donate, kept_index
         # A shared entry must not keep ``owner`` alive; an unshared one is owned
         # by its wrapper, which holds ``owner`` anyway.
         owner_ref = cast(Callable[[], Any], weakref.ref(owner) if shared else lambda: owner)
 
-        jit_kwargs = dict(jit_kwargs)
+        self._jit_kwargs = jit_kwargs = dict(jit_kwargs)
         place = Placement(self.name, jit_kwargs.pop("in_shardings", None), "in_shardings")
         place_out = Placement(self.name, jit_kwargs.pop("out_shardings", None), "out_shardings")
 
@@ -80,36 +91,39 @@ class _Compiled:
             self._record_trace(args, kwargs)  # only a trace that did not raise counts
             return split_output(place_out.tree(out) if place_out.shardings is not None else out)
 
-        def run(dynamic: list, key: Any) -> Any:
+        self._call_owner = call_owner
+
+    def entry(self, key: Any) -> Any:
+        """``entries[key]``, made now if absent."""
+        entry = self.entries.get(key)
+        return entry if entry is not None else self._new_entry(key)
+
+    def _new_entry(self, key: Any) -> Any:
+        if len(self.entries) >= _MAX_ENTRIES:
+            del self.entries[next(iter(self.entries))]  # the oldest
+        call_owner, donate, jit_kwargs = self._call_owner, self._donate, self._jit_kwargs
+
+        def traced(dynamic: list) -> Any:
             return call_owner(*rebuild_arguments(dynamic, key))
 
-        def traced_split(kept: list, donated: list, key: Any) -> Any:
-            return run(split.merge(kept, donated, key), key)
-
-        traced: Callable[..., Any] = run
-        options: dict[str, Any] = {"static_argnums": 1}
-        if donate.endswith("except-first"):
-            traced, options = traced_split, {"static_argnums": 2, "donate_argnums": 1}
-        elif donate != "none":
-            options["donate_argnums"] = 0
         traced.__name__ = traced.__qualname__ = self.name
-        self.jitted = jax.jit(traced, **options, **jit_kwargs)
-        #: What the wrapper calls: ``jitted(dynamic, key)`` in every mode.
-        self.call: Any = self.jitted
-        if donate.endswith("except-first"):
-            self.call = split = SplitFirst(self.jitted, kept_index)
-        # When every leaf is an array, filter_jit's semantics are plain jax.jit's,
-        # and calling a jax.jit of the function on the arguments themselves skips
-        # the static key (its hash and equality test) and a second flatten in JAX:
-        # about 2 µs of a 16-layer MLP's call. Not with donation (argnums vary).
-        self.direct: Any = None
+        entry: Any
         if donate == "none":
+            entry = jax.jit(traced, **jit_kwargs)
+        elif donate.endswith("except-first"):
+            start, stop = kept_span(key, self._kept_index)
 
-            def direct(*args: Any, **kwargs: Any) -> Any:
-                return call_owner(args, kwargs)
+            def traced_split(kept: list, donated: list) -> Any:
+                return traced([*donated[:start], *kept, *donated[start:]])
 
-            direct.__name__ = direct.__qualname__ = self.name
-            self.direct = jax.jit(direct, **jit_kwargs)
+            traced_split.__name__ = traced_split.__qualname__ = self.name
+            entry = SplitFirst(jax.jit(traced_split, donate_argnums=1, **jit_kwargs), start, stop)
+        else:
+            entry = jax.jit(traced, donate_argnums=0, **jit_kwargs)
+        if not donate.startswith(("none", "warn")):
+            entry = _QuietDonation(entry)
+        self.entries[key] = entry
+        return entry
 
     def _record_trace(self, args: tuple, kwargs: dict) -> None:
         # Under ``jax.disable_jit()`` the function runs eagerly: not a trace.
@@ -117,9 +131,27 @@ class _Compiled:
             self.traces[0] += 1
 
 
+class _QuietDonation:
+    """An entry without JAX's "Some donated buffers were not usable" warning, as
+    Equinox's ``donate="all"`` (``"warn"`` keeps it). The filter costs about a
+    microsecond per call, paid only with donation."""
+
+    __slots__ = ("entry",)
+
+    def __init__(self, entry: Any):
+        self.entry = entry
+
+    def __call__(self, dynamic: list) -> Any:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Some donated buffers were not usable")
+            return self.entry(dynamic)
+
+    def lower(self, dynamic: list) -> Any:
+        return self.entry.lower(dynamic)
+
+
 def compiled_for(owner: Callable, donate: Donate, jit_kwargs, kept_index: int) -> _Compiled:
-    # The warning modes compile the same: one entry for "all" and "warn".
-    mode = cast(Donate, donate.replace("warn", "all"))
+    mode = donate
     if type(owner).__eq__ is not object.__eq__:
         return _Compiled(owner, mode, jit_kwargs, shared=False, kept_index=kept_index)
     try:
@@ -163,11 +195,7 @@ def clear_caches() -> None:
     from . import _ad, _nondifferentiable, _static_key  # cycle-free: they never import _jit
 
     for compiled in list(_LIVE):
-        jitted: Any = compiled.jitted  # the stubs lack clear_cache
-        jitted.clear_cache()
-        direct: Any = compiled.direct
-        if direct is not None:
-            direct.clear_cache()
+        compiled.entries.clear()
     for evaluations in list(_ad.EVAL_SHAPE_CACHES.values()):
         evaluations.clear()
     _nondifferentiable._reverse_identity.cache_clear()

@@ -5,16 +5,17 @@ How a call runs (the hot path is ``wrapper`` in ``_make_wrapper``):
 1. arguments are bound to the signature, so ``f(x, y)``, ``f(x, y=y)`` and
    ``f(x=x, y=y)`` become the same tuple (skipped when the call is already
    all-positional and complete);
-2. ``(args, kwargs)`` is flattened once, in C++;
-3. if every leaf is an array, filter_jit means exactly ``jax.jit``: the
-   arguments go to a plain ``jax.jit`` of the function (the *direct* path);
-4. otherwise array leaves are the dynamic argument of a second ``jax.jit``
-   and every other leaf goes into its static key, with the treedef and the
-   leaves' types (so ``1``, ``1.0`` and ``True`` are different keys), which
-   JAX's C++ dispatch hashes to find the cached executable.
+2. ``(args, kwargs)`` is flattened once, in C++ (the only full flatten: JAX
+   is handed the leaves);
+3. the static key: the treedef alone if every leaf is an array (then
+   filter_jit means exactly ``jax.jit``); otherwise the treedef, every
+   non-array leaf and the leaves' types (so ``1``, ``1.0`` and ``True`` are
+   different keys);
+4. the key finds, in a dict, the ``jax.jit`` made for it, which is called on
+   the array leaves alone.
 
-One ``jax.jit`` exists per underlying function and options, shared by every
-wrapper of it, so rebuilding ``filter_jit(f)`` does not retrace. Non-array
+The ``jax.jit``s of one underlying function and options are shared by every
+wrapper of it (``_compiled.py``), so rebuilding ``filter_jit(f)`` does not retrace. Non-array
 outputs travel back inside the output treedef (a ``Static``), which JAX
 keeps per trace, so they stay right even when one key has several traces.
 """
@@ -54,19 +55,6 @@ class RetraceWarning(UserWarning):
 
     Turn it into an error with ``warnings.simplefilter("error", RetraceWarning)``.
     """
-
-
-def _quiet_about_unusable_donations(call: Any) -> Any:
-    """``call`` without JAX's "Some donated buffers were not usable" warning, as
-    Equinox's ``donate="all"`` does (``"warn"`` keeps it). The filter costs about a
-    microsecond per call, paid only with donation."""
-
-    def quiet(dynamic: list, key: Any) -> Any:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Some donated buffers were not usable")
-            return call(dynamic, key)
-
-    return quiet
 
 
 class _Diagnostics:
@@ -249,10 +237,7 @@ def _make_wrapper(fun: Callable, donate: Donate, max_traces, jit_kwargs) -> Call
     diagnostics = _Diagnostics(fun, owner, max_traces)
     lo, hi, bind = _binder(owner)
     log, traces, account = diagnostics.log, compiled.traces, diagnostics.account
-    call = compiled.call
-    if donate in ("all", "all-except-first"):
-        call = _quiet_about_unusable_donations(call)
-    direct = compiled.direct
+    entries, new_entry = compiled.entries, compiled.entry
     flatten, all_arrays = jax.tree_util.tree_flatten, KNOWN_ARRAY_TYPES.issuperset
 
     # The hot path: keep it flat, every call here costs on each cached call.
@@ -264,12 +249,14 @@ def _make_wrapper(fun: Callable, donate: Donate, max_traces, jit_kwargs) -> Call
         leaves, treedef = flatten((args, kwargs))
         seen = traces[0]
         try:
-            if direct is not None and all_arrays(map(type, leaves)):
-                out = direct(*args, **kwargs)
+            if all_arrays(map(type, leaves)):
+                dynamic, key = leaves, treedef
             else:
                 dynamic, key = static_key_by_type(leaves, treedef)  # learns new array types
-                use_direct = key is treedef and direct is not None
-                out = direct(*args, **kwargs) if use_direct else call(dynamic, key)  # pyright: ignore[reportOptionalCall]
+            entry = entries.get(key)
+            if entry is None:
+                entry = new_entry(key)
+            out = entry(dynamic)
         except (TypeError, ValueError):
             error = _unhashable_leaf_error(diagnostics.name, args, kwargs, log)
             if error is not None:
@@ -287,8 +274,8 @@ def _make_wrapper(fun: Callable, donate: Donate, max_traces, jit_kwargs) -> Call
 
     def lower(*args: Any, **kwargs: Any) -> Lowered:
         dynamic, key = split(args, kwargs, abstract_key)
-        aot = compiled.call
-        return Lowered(aot.lower(dynamic, key), split, key, aot, compiled.name)
+        entry = compiled.entry(key)
+        return Lowered(entry.lower(dynamic), split, key, entry, compiled.name)
 
     jitted = _JitWrapper(wrapper)
     # (A pytree ``fun``'s ``__dict__`` holds its fields: not wrapper attributes.)

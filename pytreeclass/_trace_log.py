@@ -15,7 +15,7 @@ from typing import Any
 import jax
 from jax.tree_util import DictKey, SequenceKey
 
-from ._dtypes import summarize_array
+from ._dtypes import short_dtype_name
 from ._filters import ARRAY_TYPES
 from ._paths import argument_label, places
 from ._registry import is_pytree_dataclass
@@ -80,13 +80,29 @@ def _describe(kind: str, node: Any) -> str:
 def _describe_array(x: Any) -> str:
     """``f32[3]``, plus what else keys a trace: `` weak`` for a weakly typed
     array, `` on <sharding>`` unless it sits on the default device alone."""
-    text = summarize_array(x)
-    if getattr(x, "weak_type", False):
-        text += " weak"
     try:
         sharding = getattr(x, "sharding", None)  # a numpy array has none
     except Exception:  # a tracer may refuse
+        sharding = None
+    key = (x.dtype, x.shape, getattr(x, "weak_type", False), sharding)
+    try:
+        return _ARRAY_TEXT[key]
+    except KeyError:
+        text = _ARRAY_TEXT[key] = _array_text(*key)
         return text
+    except TypeError:  # an unhashable sharding
+        return _array_text(*key)
+
+
+# Descriptions by (dtype, shape, weak type, sharding): a model's arrays share a few,
+# and describing each anew was a fifth of a 1,000-layer model's first call.
+_ARRAY_TEXT: dict[tuple, str] = {}
+
+
+def _array_text(dtype: Any, shape: tuple, weak: bool, sharding: Any) -> str:
+    text = f"{short_dtype_name(dtype)}[{','.join(map(str, shape))}]"
+    if weak:
+        text += " weak"
     if sharding is not None and sharding.device_set != {jax.devices()[0]}:
         spec = getattr(sharding, "spec", None)
         text += (

@@ -687,3 +687,48 @@ def test_shardings_of_the_wrong_shape_are_refused_naming_the_argument():
         g(Sharded(jnp.ones((4, 4)), jnp.zeros(4)))
     with pytest.raises(TypeError, match=r"in_shardings=.*one entry per positional argument"):
         ptc.filter_jit(lambda x: x, in_shardings="model")(jnp.ones(2))
+
+
+class _CountedNode:
+    """A pytree node whose Python flatten counts its calls."""
+
+    flattens = 0
+
+    def __init__(self, x):
+        self.x = x
+
+
+def _flatten_counted(node):
+    _CountedNode.flattens += 1
+    return (node.x,), None
+
+
+jax.tree_util.register_pytree_node(_CountedNode, _flatten_counted, lambda _, xs: _CountedNode(*xs))
+
+
+def test_a_cached_call_flattens_its_arguments_once():
+    # jax.jit flattens its arguments itself: filter_jit hands it the leaves it
+    # already flattened, never the arguments a second time (SPEC, Performance).
+    f = ptc.filter_jit(lambda node, scale: node.x * scale)
+    node = _CountedNode(jnp.ones(2))
+    f(node, jnp.ones(()))
+    for scale in (jnp.ones(()), 2.0):  # the all-array path, then one with a static
+        f(node, scale)  # (first call of the second key: traced)
+        before = _CountedNode.flattens
+        assert f(node, scale)[0] == scale
+        assert _CountedNode.flattens - before == 1
+
+
+def test_the_oldest_static_key_is_dropped_past_the_limit(monkeypatch):
+    from pytreeclass import _compiled
+
+    monkeypatch.setattr(_compiled, "_MAX_ENTRIES", 2)
+    f = ptc.filter_jit(lambda x, n: x * n)
+    for n in (1, 2, 3):
+        f(jnp.ones(()), n)
+    assert f.trace_count() == 3
+    f(jnp.ones(()), 3)
+    f(jnp.ones(()), 2)
+    assert f.trace_count() == 3  # the two most recent keys are kept
+    assert f(jnp.ones(()), 1) == 1.0
+    assert f.trace_count() == 4  # the first was dropped, so it traces again
