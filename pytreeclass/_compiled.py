@@ -20,6 +20,7 @@ import jax
 from ._filters import is_pytree_node
 from ._placement import Placement
 from ._static_key import SplitFirst, kept_span, rebuild_arguments, split_output
+from ._wrapper import bound_pytree
 
 Donate = Literal["none", "all", "all-except-first", "warn", "warn-except-first"]
 
@@ -31,8 +32,9 @@ def owner_and_self(fun: Callable) -> tuple[Callable, tuple]:
     traced: the pytree becomes the first argument of the underlying function,
     which is shared by every instance (one cache for models of one structure).
     """
-    if isinstance(fun, types.MethodType) and is_pytree_node(fun.__self__):
-        return fun.__func__, (fun.__self__,)
+    split = bound_pytree(fun)
+    if split is not None:
+        return split[0], (split[1],)
     if not isinstance(fun, types.FunctionType | type) and is_pytree_node(fun):
         return type(fun).__call__, (fun,)
     return fun, ()
@@ -46,6 +48,8 @@ _SHARED: weakref.WeakKeyDictionary[Callable, dict[Any, _Compiled]] = weakref.Wea
 # Static keys kept per function: a program that meets more distinct ones
 # retraces on most calls anyway (each new key traces).
 _MAX_ENTRIES = 1024
+# All-array arguments of at most this many leaves take ``_Compiled.direct``.
+DIRECT_LEAVES = 4
 # Every live one, shared or not, for ``clear_caches``.
 _LIVE: weakref.WeakSet[_Compiled] = weakref.WeakSet()
 
@@ -92,6 +96,18 @@ class _Compiled:
             return split_output(place_out.tree(out) if place_out.shardings is not None else out)
 
         self._call_owner = call_owner
+        # A few leaves: JAX flattens them again faster than the dict lookup of
+        # their treedef costs (about 0.5 µs of a one-array call), so arguments of
+        # at most ``DIRECT_LEAVES`` leaves, all arrays, go to a plain ``jax.jit``
+        # of the function. Not with donation (its argnums vary with the structure).
+        self.direct: Any = None
+        if donate == "none":
+
+            def direct(*args: Any, **kwargs: Any) -> Any:
+                return call_owner(args, kwargs)
+
+            direct.__name__ = direct.__qualname__ = self.name
+            self.direct = jax.jit(direct, **jit_kwargs)
 
     def entry(self, key: Any) -> Any:
         """``entries[key]``, made now if absent."""
@@ -196,6 +212,9 @@ def clear_caches() -> None:
 
     for compiled in list(_LIVE):
         compiled.entries.clear()
+        direct: Any = compiled.direct  # the stubs lack clear_cache
+        if direct is not None:
+            direct.clear_cache()
     for evaluations in list(_ad.EVAL_SHAPE_CACHES.values()):
         evaluations.clear()
     _nondifferentiable._reverse_identity.cache_clear()

@@ -9,6 +9,7 @@ Residuals may hold non-array leaves.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +20,7 @@ from ._ad import _is_none
 from ._filters import combine, is_array, is_inexact_array, partition
 from ._nondifferentiable import nondifferentiable
 from ._static import Static, split_static
+from ._wrapper import BindsLikeAFunction
 
 _custom = jax.custom_derivatives
 
@@ -44,7 +46,7 @@ def _zero_to_none(ct: Any) -> Any:
     return None if isinstance(ct, _custom.SymbolicZero) else ct
 
 
-class filter_custom_jvp:  # noqa: N801 - Equinox's name
+class filter_custom_jvp(BindsLikeAFunction):  # noqa: N801 - Equinox's name
     """``jax.custom_jvp`` for functions of whole models (Equinox's ``filter_custom_jvp``).
 
     Differs from ``jax.custom_jvp``: arguments and outputs may hold any leaves
@@ -77,6 +79,7 @@ class filter_custom_jvp:  # noqa: N801 - Equinox's name
 
         self.fn = fn
         self.wrapped = jax.custom_jvp(fn_wrapper, nondiff_argnums=(0,))
+        functools.update_wrapper(self, fn, updated=())
 
     def def_jvp(self, fn_jvp: Callable[..., Any]) -> Callable[..., Any]:
         def jvp_wrapper(static: Static, primals: tuple, tangents: tuple) -> Any:
@@ -121,7 +124,7 @@ _PERTURBED_OTHERS = (
 )
 
 
-class filter_custom_vjp:  # noqa: N801 - Equinox's name
+class filter_custom_vjp(BindsLikeAFunction):  # noqa: N801 - Equinox's name
     """``jax.custom_vjp`` for functions of whole models (Equinox's ``filter_custom_vjp``).
 
     Differs from ``jax.custom_vjp``: the function is ``fn(vjp_arg, *args,
@@ -148,6 +151,7 @@ class filter_custom_vjp:  # noqa: N801 - Equinox's name
 
     def __init__(self, fn: Callable[..., Any]):
         self.fn = fn
+        functools.update_wrapper(self, fn, updated=())
         self.fn_fwd: Callable[..., Any] | None = None
         self.fn_bwd: Callable[..., Any] | None = None
         self.wrapped: Any = None

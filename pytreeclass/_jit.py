@@ -12,7 +12,9 @@ How a call runs (the hot path is ``wrapper`` in ``_make_wrapper``):
    non-array leaf and the leaves' types (so ``1``, ``1.0`` and ``True`` are
    different keys);
 4. the key finds, in a dict, the ``jax.jit`` made for it, which is called on
-   the array leaves alone.
+   the array leaves alone; except that all-array arguments of a few leaves go to
+   a plain ``jax.jit`` of the function (for them JAX's own flatten is cheaper
+   than the lookup).
 
 The ``jax.jit``s of one underlying function and options are shared by every
 wrapper of it (``_compiled.py``), so rebuilding ``filter_jit(f)`` does not retrace. Non-array
@@ -25,7 +27,6 @@ from __future__ import annotations
 import functools
 import inspect
 import sys
-import types
 import warnings
 from collections.abc import Callable
 from typing import Any, ParamSpec, Protocol, TypeVar, overload
@@ -33,7 +34,7 @@ from typing import Any, ParamSpec, Protocol, TypeVar, overload
 import jax
 
 from ._aot import Lowered
-from ._compiled import Donate, compiled_for, owner_and_self, profile_name
+from ._compiled import DIRECT_LEAVES, Donate, compiled_for, owner_and_self, profile_name
 from ._paths import argument_label, parameter_names
 from ._static_key import (
     KNOWN_ARRAY_TYPES,
@@ -44,6 +45,7 @@ from ._static_key import (
     static_key_by_type,
 )
 from ._trace_log import TraceLog
+from ._wrapper import BindsLikeAFunction
 
 P = ParamSpec("P")
 R = TypeVar("R", covariant=True)
@@ -238,7 +240,15 @@ def _make_wrapper(fun: Callable, donate: Donate, max_traces, jit_kwargs) -> Call
     lo, hi, bind = _binder(owner)
     log, traces, account = diagnostics.log, compiled.traces, diagnostics.account
     entries, new_entry = compiled.entries, compiled.entry
+    direct: Any = compiled.direct
+    direct_leaves = DIRECT_LEAVES if direct is not None else -1
     flatten, all_arrays = jax.tree_util.tree_flatten, KNOWN_ARRAY_TYPES.issuperset
+
+    def call_with_statics(args: tuple, kwargs: dict, leaves: list, treedef: Any) -> Any:
+        dynamic, key = static_key_by_type(leaves, treedef)  # learns new array types
+        if key is treedef and len(leaves) <= direct_leaves:
+            return direct(*args, **kwargs)  # pyright: ignore[reportOptionalCall]
+        return (entries.get(key) or new_entry(key))(dynamic)
 
     # The hot path: keep it flat, every call here costs on each cached call.
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -249,14 +259,12 @@ def _make_wrapper(fun: Callable, donate: Donate, max_traces, jit_kwargs) -> Call
         leaves, treedef = flatten((args, kwargs))
         seen = traces[0]
         try:
-            if all_arrays(map(type, leaves)):
-                dynamic, key = leaves, treedef
+            if not all_arrays(map(type, leaves)):
+                out = call_with_statics(args, kwargs, leaves, treedef)
+            elif len(leaves) <= direct_leaves:
+                out = direct(*args, **kwargs)  # pyright: ignore[reportOptionalCall]
             else:
-                dynamic, key = static_key_by_type(leaves, treedef)  # learns new array types
-            entry = entries.get(key)
-            if entry is None:
-                entry = new_entry(key)
-            out = entry(dynamic)
+                out = (entries.get(treedef) or new_entry(treedef))(leaves)
         except (TypeError, ValueError):
             error = _unhashable_leaf_error(diagnostics.name, args, kwargs, log)
             if error is not None:
@@ -287,7 +295,7 @@ def _make_wrapper(fun: Callable, donate: Donate, max_traces, jit_kwargs) -> Call
     return jitted
 
 
-class _JitWrapper(functools.partial):
+class _JitWrapper(functools.partial, BindsLikeAFunction):
     """What ``filter_jit`` returns: the hot-path closure, called through C.
 
     A ``functools.partial`` with nothing bound calls its function directly (about
@@ -302,10 +310,6 @@ class _JitWrapper(functools.partial):
     explain_retrace: Callable[[], str | None]
     _filter_jit_call: tuple[Callable, Donate, Any, dict[str, Any]]
     __wrapped__: Callable
-
-    def __get__(self, instance: Any, owner: type | None = None) -> Any:
-        # As a method decorator it binds like the function it replaces.
-        return self if instance is None else types.MethodType(self, instance)
 
     def __reduce__(self) -> tuple[Any, tuple]:
         return _filter_jit_again, self._filter_jit_call

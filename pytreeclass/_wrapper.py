@@ -17,7 +17,7 @@ from __future__ import annotations
 import sys
 import types
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from ._dataclass import pytree_dataclass
 from ._field import field
@@ -47,8 +47,24 @@ class FunctionWrapper:
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
 
-_FORWARDED = frozenset({"__name__", "__qualname__", "__module__", "__wrapped__"})
+_FORWARDED = frozenset({"__name__", "__qualname__", "__wrapped__"})
 _DOC = property(lambda self: getattr(self.fun, "__doc__", None))
+
+
+class _ModuleOfFun(str):
+    """A wrapper class's ``__module__``: the class's module name, which is what
+    ``cls.__module__`` (and so ``pickle``) reads, since ``type`` returns it as it is;
+    read on an instance, a descriptor giving the wrapped function's module, as
+    ``functools.wraps`` would (``__module__`` is in the class dict, so the
+    ``__getattr__`` above is never asked for it)."""
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        if instance is None:
+            return self
+        return getattr(instance.fun, "__module__", str(self))
+
+    def __reduce__(self) -> tuple[Any, tuple]:
+        return str, (str(self),)  # pickle writes a class's module name as a plain str
 
 
 def transform_wrapper(cls: type[W]) -> type[W]:
@@ -65,8 +81,10 @@ def transform_wrapper(cls: type[W]) -> type[W]:
 
 def _read_doc_of_fun(cls: type[W]) -> type[W]:
     # The class's own ``__doc__``, which ``dataclasses`` fills in, would shadow
-    # ``__getattr__``: a property in its place reads the function's.
+    # ``__getattr__``: a property in its place reads the function's; the same
+    # for ``__module__`` (see ``_ModuleOfFun``).
     setattr(cls, "__doc__", _DOC)  # noqa: B010 - a property in place of the docstring
+    cls.__module__ = _ModuleOfFun(cls.__module__)
     return cls
 
 
@@ -85,11 +103,32 @@ class BoundMethod(FunctionWrapper):
         return self.fun(self.instance, *args, **kwargs)
 
 
+def bound_pytree(fun: Any) -> tuple[Callable, Any] | None:
+    """``(function, instance)`` when ``fun`` is a method bound to a pytree, else ``None``.
+
+    The one cache-identity rule (this module's docstring): ``filter_jit`` and every
+    ``FunctionWrapper`` split a bound method here, never anywhere else.
+    """
+    if isinstance(fun, types.MethodType) and is_pytree_node(fun.__self__):
+        return fun.__func__, fun.__self__
+    return None
+
+
 def split_bound_method(fun: Any) -> Any:
     """``fun``, or a ``BoundMethod`` pytree when it is a method bound to a pytree."""
-    if isinstance(fun, types.MethodType) and is_pytree_node(fun.__self__):
-        return wrap(BoundMethod, fun.__func__, "a method", instance=fun.__self__)
-    return fun
+    split = bound_pytree(fun)
+    if split is None:
+        return fun
+    return wrap(BoundMethod, split[0], "a method", instance=split[1])
+
+
+class BindsLikeAFunction:
+    """For the transform objects that are not pytrees (``filter_jit``'s, the custom
+    derivative rules): as a class attribute they bind like the function they
+    replace, so ``self`` becomes the first argument."""
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        return self if instance is None else types.MethodType(cast(Callable, self), instance)
 
 
 def wrap(cls: type[W], fun: Any, kind: str, **options: Any) -> W:

@@ -58,3 +58,50 @@ def test_nondifferentiable_backward_rules_are_cleared():
     assert f(1.0, 1.0) == 0.0  # x's cotangent is a symbolic zero: no error
     ptc.clear_caches()
     assert f(1.0, 1.0) == 0.0
+
+
+# --- every cached transform frees what the user drops -----------------------------------
+
+
+class _Table:
+    """A stand-in for a big lookup table that a function closes over, or a static."""
+
+    def __hash__(self):
+        return 0
+
+    def __eq__(self, other):
+        return type(other) is _Table
+
+
+CACHED = {
+    "filter_jit": ptc.filter_jit,
+    "filter_jit, donate='all'": lambda f: ptc.filter_jit(f, donate="all"),
+    "filter_jit, donate='all-except-first'": lambda f: ptc.filter_jit(f, donate="all-except-first"),
+}
+
+
+@pytest.mark.parametrize("transform", CACHED.values(), ids=CACHED.keys())
+@pytest.mark.parametrize("n_arrays", [1, 8], ids=["few leaves", "many leaves"])
+def test_cached_transforms_keep_no_function_closure_or_static_alive(transform, n_arrays):
+    import gc
+    import weakref
+
+    def make():
+        table = _Table()
+
+        def loss(xs, static):
+            assert table is not None and isinstance(static, _Table)
+            return jnp.sum(sum(xs) * 2)
+
+        return loss, weakref.ref(table)
+
+    loss, table_ref = make()
+    static = _Table()
+    static_ref, function_ref = weakref.ref(static), weakref.ref(loss)
+    compiled = transform(loss)
+    xs = tuple(jnp.ones(3) for _ in range(n_arrays))
+    compiled(xs, static)
+    compiled(xs, _Table())  # a cached call: an equal static
+    del loss, static, compiled
+    gc.collect()
+    assert function_ref() is None and table_ref() is None and static_ref() is None

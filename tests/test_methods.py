@@ -5,6 +5,7 @@ transform inside the class or applied from outside).
 """
 
 import gc
+import inspect
 import weakref
 
 import equinox as eqx
@@ -68,17 +69,63 @@ def test_methods_match_equinox(transform, where):
         assert jnp.array_equal(a, b)
 
 
-@pytest.mark.parametrize("transform", ["filter_grad", "filter_vmap"])
-def test_wrappers_keep_the_functions_metadata(transform):
-    def loss(params, x):
-        """The loss."""
-        return jnp.sum(params * x)
+def _with_jvp_rule(fn):
+    transformed = ptc.filter_custom_jvp(fn)
+    transformed.def_jvp(lambda primals, tangents: (fn(*primals), jnp.zeros(())))
+    return transformed
 
-    wrapped = TRANSFORMS[transform][0](loss)
-    assert wrapped.__name__ == "loss"
-    assert wrapped.__qualname__.endswith("loss")
-    assert wrapped.__doc__ == "The loss."
-    assert wrapped.__wrapped__ is loss
+
+def _with_vjp_rule(fn):
+    transformed = ptc.filter_custom_vjp(fn)
+    transformed.def_fwd(lambda perturbed, vjp_arg, x: (fn(vjp_arg, x), None))
+    transformed.def_bwd(lambda saved, grad, perturbed, vjp_arg, x: vjp_arg)
+    return transformed
+
+
+# Every transform that returns a function-like object (SPEC: one kind of
+# transform object, which binds as a method and keeps the function's metadata).
+FUNCTION_TRANSFORMS = {
+    **{name: ours for name, (ours, _) in TRANSFORMS.items()},
+    "filter_jacfwd": ptc.filter_jacfwd,
+    "filter_jacrev": ptc.filter_jacrev,
+    "filter_hessian": ptc.filter_hessian,
+    "filter_checkpoint": ptc.filter_checkpoint,
+    "filter_make_jaxpr": ptc.filter_make_jaxpr,
+    "filter_custom_jvp": _with_jvp_rule,
+    "filter_custom_vjp": _with_vjp_rule,
+}
+
+
+def _comparable(out):
+    """A jaxpr compares by its text; everything else as a tree of arrays."""
+    return jax.tree_util.tree_map(
+        lambda x: str(x) if isinstance(x, jax.extend.core.ClosedJaxpr) else x, out
+    )
+
+
+@pytest.mark.parametrize("transform", FUNCTION_TRANSFORMS)
+def test_every_transform_keeps_the_functions_metadata_and_binds_as_a_method(transform):
+    def scaled(self, x):
+        """Scale x by the weight."""
+        return jnp.sum(self.weight * x)
+
+    transformed = FUNCTION_TRANSFORMS[transform](scaled)
+    assert transformed.__name__ == "scaled"
+    assert transformed.__qualname__.endswith("scaled")
+    assert transformed.__module__ == scaled.__module__
+    assert transformed.__doc__ == "Scale x by the weight."
+    assert inspect.unwrap(transformed) is scaled
+    assert list(inspect.signature(transformed).parameters) == ["self", "x"]
+
+    @ptc.pytree_dataclass
+    class Model:
+        weight: jax.Array
+        method = transformed
+
+    model, x = Model(jnp.full(3, 2.0)), jnp.arange(3.0)
+    through_the_method = _comparable(model.method(x))
+    called_directly = _comparable(FUNCTION_TRANSFORMS[transform](scaled)(model, x))
+    assert ptc.tree_equal(through_the_method, called_directly)
 
 
 @ptc.pytree_dataclass
