@@ -20,7 +20,7 @@ import jax
 from ._filters import is_pytree_node
 from ._placement import Placement
 from ._static_key import SplitFirst, kept_span, rebuild_arguments, split_output
-from ._wrapper import bound_pytree
+from ._wrapper import Layers, bound_pytree, rebuild_layers
 
 Donate = Literal["none", "all", "all-except-first", "warn", "warn-except-first"]
 
@@ -72,7 +72,14 @@ class _Compiled:
     """
 
     def __init__(
-        self, owner: Callable, donate: Donate, jit_kwargs, *, shared: bool, kept_index: int
+        self,
+        owner: Callable,
+        donate: Donate,
+        jit_kwargs,
+        *,
+        shared: bool,
+        kept_index: int,
+        layers: Layers = (),
     ):
         _LIVE.add(self)
         self.name = profile_name(owner)
@@ -91,7 +98,10 @@ class _Compiled:
         def call_owner(args: tuple, kwargs: dict) -> Any:
             if place.shardings is not None:
                 args = place.arguments(args)
-            out = owner_ref()(*args, **kwargs)
+            target = owner_ref()
+            if layers:  # ``owner`` is the function inside a leafless wrapper
+                target = rebuild_layers(target, layers)
+            out = target(*args, **kwargs)
             self._record_trace(args, kwargs)  # only a trace that did not raise counts
             return split_output(place_out.tree(out) if place_out.shardings is not None else out)
 
@@ -166,18 +176,24 @@ class _QuietDonation:
         return self.entry.lower(dynamic)
 
 
-def compiled_for(owner: Callable, donate: Donate, jit_kwargs, kept_index: int) -> _Compiled:
-    mode = donate
+def compiled_for(
+    owner: Callable, donate: Donate, jit_kwargs, kept_index: int, layers: Layers = ()
+) -> _Compiled:
+    """The shared ``_Compiled`` of ``owner`` (wrapped in ``layers``) and these options."""
     if type(owner).__eq__ is not object.__eq__:
-        return _Compiled(owner, mode, jit_kwargs, shared=False, kept_index=kept_index)
+        return _Compiled(owner, donate, jit_kwargs, shared=False, kept_index=kept_index)
     try:
-        options = (mode, kept_index, tuple(sorted(jit_kwargs.items())))
+        options = (donate, kept_index, tuple(sorted(jit_kwargs.items())), layers)
         hash(options)
         per_owner = _SHARED.setdefault(owner, {})
     except TypeError:  # unhashable options or owner that cannot be weakly referenced
-        return _Compiled(owner, mode, jit_kwargs, shared=False, kept_index=kept_index)
+        return _Compiled(
+            owner, donate, jit_kwargs, shared=False, kept_index=kept_index, layers=layers
+        )
     if options not in per_owner:
-        per_owner[options] = _Compiled(owner, mode, jit_kwargs, shared=True, kept_index=kept_index)
+        per_owner[options] = _Compiled(
+            owner, donate, jit_kwargs, shared=True, kept_index=kept_index, layers=layers
+        )
     return per_owner[options]
 
 

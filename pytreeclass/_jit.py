@@ -35,6 +35,7 @@ import jax
 
 from ._aot import Lowered
 from ._compiled import DIRECT_LEAVES, Donate, compiled_for, owner_and_self, profile_name
+from ._filters import is_pytree_node
 from ._paths import argument_label, parameter_names
 from ._static_key import (
     KNOWN_ARRAY_TYPES,
@@ -45,7 +46,7 @@ from ._static_key import (
     static_key_by_type,
 )
 from ._trace_log import TraceLog
-from ._wrapper import BindsLikeAFunction
+from ._wrapper import BindsLikeAFunction, wrapper_layers
 
 P = ParamSpec("P")
 R = TypeVar("R", covariant=True)
@@ -234,8 +235,12 @@ def filter_jit(
 
 
 def _make_wrapper(fun: Callable, donate: Donate, max_traces, jit_kwargs) -> Callable:
-    owner, bound_self = owner_and_self(fun)
-    compiled = compiled_for(owner, donate, jit_kwargs, kept_index=len(bound_self))
+    unwrapped = wrapper_layers(fun)
+    if unwrapped is not None:  # ``filter_jit(filter_grad(loss))``: keyed by ``loss``
+        (owner, layers), bound_self = unwrapped, ()
+    else:
+        (owner, bound_self), layers = owner_and_self(fun), ()
+    compiled = compiled_for(owner, donate, jit_kwargs, len(bound_self), layers)
     diagnostics = _Diagnostics(fun, owner, max_traces)
     lo, hi, bind = _binder(owner)
     log, traces, account = diagnostics.log, compiled.traces, diagnostics.account
@@ -287,7 +292,8 @@ def _make_wrapper(fun: Callable, donate: Donate, max_traces, jit_kwargs) -> Call
 
     jitted = _JitWrapper(wrapper)
     # (A pytree ``fun``'s ``__dict__`` holds its fields: not wrapper attributes.)
-    functools.update_wrapper(jitted, fun, updated=() if bound_self else functools.WRAPPER_UPDATES)
+    updated = () if is_pytree_node(fun) else functools.WRAPPER_UPDATES
+    functools.update_wrapper(jitted, fun, updated=updated)
     jitted.lower = lower
     jitted.trace_count = lambda: log.count
     jitted.explain_retrace = log.explain

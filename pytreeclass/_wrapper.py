@@ -14,10 +14,13 @@ structure and its cache never holds a model.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import types
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
+
+import jax
 
 from ._dataclass import pytree_dataclass
 from ._field import field
@@ -142,3 +145,40 @@ def wrap(cls: type[W], fun: Any, kind: str, **options: Any) -> W:
     except TypeError:
         is_pytree = True  # an unhashable callable cannot be treedef metadata
     return (_WITH_PYTREE_FUN[cls] if is_pytree else cls)(fun=fun, **options)
+
+
+# (wrapper class, its options other than ``fun``), outermost first.
+Layers = tuple[tuple[type, tuple[tuple[str, Any], ...]], ...]
+
+
+def wrapper_layers(fun: Any) -> tuple[types.FunctionType, Layers] | None:
+    """``(function, layers)`` when ``fun`` is a wrapper with no leaves around a plain
+    function (``filter_grad(loss)``, ``filter_vmap(filter_grad(loss))``), else ``None``.
+
+    ``filter_jit`` then keys its cache by ``function`` (weakly) and ``layers`` (the
+    wrappers' classes and options, which never hold the function), and rebuilds
+    the wrapper from them when it traces: so the cache keeps neither the function
+    nor anything of a call alive once the user drops the function, while rebuilt
+    wrappers of one function still share it.
+    """
+    if not isinstance(fun, FunctionWrapper) or jax.tree_util.tree_leaves(fun):
+        return None
+    layers = []
+    while isinstance(fun, FunctionWrapper):
+        if isinstance(fun, BoundMethod):  # its signature is not its function's
+            return None
+        options = tuple(
+            (f.name, fun.__dict__[f.name]) for f in dataclasses.fields(fun) if f.name != "fun"
+        )
+        layers.append((type(fun), options))
+        fun = fun.fun
+    if not isinstance(fun, types.FunctionType):
+        return None
+    return fun, tuple(layers)
+
+
+def rebuild_layers(fun: Callable, layers: Layers) -> Callable:
+    """The wrapper that ``wrapper_layers`` took apart, around ``fun``."""
+    for cls, options in reversed(layers):
+        fun = cls(fun=fun, **dict(options))
+    return fun

@@ -77,6 +77,9 @@ CACHED = {
     "filter_jit": ptc.filter_jit,
     "filter_jit, donate='all'": lambda f: ptc.filter_jit(f, donate="all"),
     "filter_jit, donate='all-except-first'": lambda f: ptc.filter_jit(f, donate="all-except-first"),
+    "filter_jit(filter_grad)": lambda f: ptc.filter_jit(ptc.filter_grad(f)),
+    "filter_jit(filter_vmap)": lambda f: ptc.filter_jit(ptc.filter_vmap(f, in_axes=(0, None))),
+    "filter_jit(filter_value_and_grad)": lambda f: ptc.filter_jit(ptc.filter_value_and_grad(f)),
 }
 
 

@@ -735,3 +735,17 @@ def test_the_oldest_static_key_is_dropped_past_the_limit(monkeypatch):
     assert f.trace_count() == 3  # the two most recent keys are kept
     assert f(jnp.ones(()), 1) == 1.0
     assert f.trace_count() == 4  # the first was dropped, so it traces again
+
+
+def test_filter_jit_of_a_wrapper_binds_calls_to_the_functions_signature():
+    # filter_jit(filter_grad(loss)) is keyed by loss: positional and keyword calls
+    # share a trace, and explanations name loss's parameters.
+    def loss(params, x, scale=1.0):
+        return jnp.sum(params * x) * scale
+
+    step = ptc.filter_jit(ptc.filter_grad(loss))
+    params, x = jnp.ones(3), jnp.arange(3.0)
+    assert ptc.tree_equal(step(params, x), step(params, x=x), step(params=params, x=x))
+    assert step.trace_count() == 1
+    step(params, x, 2.0)
+    assert step.explain_retrace() == "scale: 1.0 -> 2.0"
