@@ -235,6 +235,7 @@ def filter_jit(
 
 
 def _make_wrapper(fun: Callable, donate: Donate, max_traces, jit_kwargs) -> Callable:
+    owner: Callable
     unwrapped = wrapper_layers(fun)
     if unwrapped is not None:  # ``filter_jit(filter_grad(loss))``: keyed by ``loss``
         (owner, layers), bound_self = unwrapped, ()
