@@ -321,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
         ),
         "Cached-call dispatch (baseline: jax.jit)": bench_dispatch(rounds, target_s),
         "Abstract evaluation (baseline: jax.eval_shape)": bench_eval_shape(rounds, target_s),
-        "Mixed model, which jax.jit cannot take (baseline: ptc.filter_jit)": bench_mixed(
+        "Mixed model, which jax.jit cannot take (baseline: jax.jit on its array part)": bench_mixed(
             rounds, target_s
         ),
         "One error_if, condition false (baseline: the same filter_jit without it)": (
