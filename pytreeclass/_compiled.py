@@ -1,14 +1,15 @@
-"""The shared ``jax.jit`` of one underlying function, and the rule that finds it.
+"""The shared ``jax.jit``s of one underlying function, and the rule that finds them.
 
-``filter_jit`` wrappers of one function (and ``filter_jit(filter_grad(f))``
-for every ``f`` of one structure) share one ``_Compiled``: one ``jax.jit`` per
-underlying function and options, so rebuilding a wrapper does not retrace.
-It holds no diagnostics (they belong to each wrapper, ``_jit.py``) and keeps no
-function alive (weak references).
+``filter_jit`` wrappers of one function (and of ``filter_grad(f)`` and other
+leafless wrappers of it) share one ``_Compiled`` per options: one ``jax.jit``
+per static key, so rebuilding a wrapper does not retrace. It holds no
+diagnostics (they belong to each wrapper, ``_jit.py``) and keeps no function
+alive (weak references).
 """
 
 from __future__ import annotations
 
+import threading
 import types
 import warnings
 import weakref
@@ -48,6 +49,8 @@ _SHARED: weakref.WeakKeyDictionary[Callable, dict[Any, _Compiled]] = weakref.Wea
 # Static keys kept per function: a program that meets more distinct ones
 # retraces on most calls anyway (each new key traces).
 _MAX_ENTRIES = 1024
+# Option sets kept per function (each its own ``_Compiled``).
+_MAX_OPTIONS = 64
 # All-array arguments of at most this many leaves take ``_Compiled.direct``.
 DIRECT_LEAVES = 4
 # Every live one, shared or not, for ``clear_caches``.
@@ -63,7 +66,7 @@ class _Compiled:
     (``_static_key.py``). Calling a ``jax.jit`` of the leaves already flattened,
     found in a dict by its key, saves JAX a second flatten of the whole tree (it
     flattens a list) and its static-argument path: measured in
-    ``docs/benchmarks.md``. The ``_MAX_ENTRIES`` most recent keys are kept.
+    ``docs/benchmarks.md``. The ``_MAX_ENTRIES`` most recently made are kept.
 
     Shared by every wrapper of the function, so it holds no diagnostics: it
     counts traces (``traces[0]``), and each wrapper, seeing the count move
@@ -86,6 +89,12 @@ class _Compiled:
         self.traces = [0]
         #: static key -> ``entry(dynamic)``: a ``jax.jit`` (or its donating form).
         self.entries: dict[Any, Any] = {}
+        #: The key of the call being made, set by the wrapper before each entry
+        #: call: a trace rebuilds the arguments from the statics of *this* call
+        #: (a retrace for a new shape, or every call under ``jax.disable_jit()``),
+        #: not from those of the first call with an equal key.
+        self.current: list[Any] = [None]
+        self._lock = threading.Lock()
         self._donate, self._kept_index = donate, kept_index
         # A shared entry must not keep ``owner`` alive; an unshared one is owned
         # by its wrapper, which holds ``owner`` anyway.
@@ -125,12 +134,23 @@ class _Compiled:
         return entry if entry is not None else self._new_entry(key)
 
     def _new_entry(self, key: Any) -> Any:
-        if len(self.entries) >= _MAX_ENTRIES:
-            del self.entries[next(iter(self.entries))]  # the oldest
+        with self._lock:  # the slow path only: two first calls of one key make one
+            entry = self.entries.get(key)
+            if entry is None:
+                if len(self.entries) >= _MAX_ENTRIES:
+                    del self.entries[next(iter(self.entries))]  # the oldest made
+                entry = self.entries[key] = self._make_entry(key)
+            return entry
+
+    def _make_entry(self, key: Any) -> Any:
         call_owner, donate, jit_kwargs = self._call_owner, self._donate, self._jit_kwargs
+        current = self.current
 
         def traced(dynamic: list) -> Any:
-            return call_owner(*rebuild_arguments(dynamic, key))
+            # This call's statics when they are this entry's (another thread may
+            # have set its own key since), else the equal ones of the first call.
+            now = current[0]
+            return call_owner(*rebuild_arguments(dynamic, now if now == key else key))
 
         traced.__name__ = traced.__qualname__ = self.name
         entry: Any
@@ -148,7 +168,6 @@ class _Compiled:
             entry = jax.jit(traced, donate_argnums=0, **jit_kwargs)
         if not donate.startswith(("none", "warn")):
             entry = _QuietDonation(entry)
-        self.entries[key] = entry
         return entry
 
     def _record_trace(self, args: tuple, kwargs: dict) -> None:
@@ -181,7 +200,9 @@ def compiled_for(
 ) -> _Compiled:
     """The shared ``_Compiled`` of ``owner`` (wrapped in ``layers``) and these options."""
     if type(owner).__eq__ is not object.__eq__:
-        return _Compiled(owner, donate, jit_kwargs, shared=False, kept_index=kept_index)
+        return _Compiled(
+            owner, donate, jit_kwargs, shared=False, kept_index=kept_index, layers=layers
+        )
     try:
         options = (donate, kept_index, tuple(sorted(jit_kwargs.items())), layers)
         hash(options)
@@ -191,6 +212,8 @@ def compiled_for(
             owner, donate, jit_kwargs, shared=False, kept_index=kept_index, layers=layers
         )
     if options not in per_owner:
+        if len(per_owner) >= _MAX_OPTIONS:  # options compared by identity (a lambda
+            del per_owner[next(iter(per_owner))]  # in_axes) make one per rebuild
         per_owner[options] = _Compiled(
             owner, donate, jit_kwargs, shared=True, kept_index=kept_index, layers=layers
         )
@@ -207,8 +230,9 @@ def clear_caches() -> None:
     """Empty every cache pytreeclass holds; the next call of each function retraces.
 
     Clears the compiled executables of every ``filter_jit`` function (the
-    ``jax.jit`` caches inside them), ``filter_eval_shape``'s, and the memos of
-    which leaf types are arrays and of ``nondifferentiable_backward``'s rules.
+    ``jax.jit`` of each static key), ``filter_eval_shape``'s, and the memos of
+    which leaf types are arrays, of the retrace log's array descriptions and of
+    ``nondifferentiable_backward``'s rules.
     Wrappers of one function still share one cache afterwards, and trace
     counts keep counting. Unlike ``jax.clear_caches`` it leaves JAX's caches of
     other functions alone: call both to free everything. As Equinox's
@@ -224,7 +248,7 @@ def clear_caches() -> None:
         >>> f.trace_count()
         2
     """
-    from . import _ad, _nondifferentiable, _static_key  # cycle-free: they never import _jit
+    from . import _ad, _nondifferentiable, _static_key, _trace_log  # here: _ad imports us
 
     for compiled in list(_LIVE):
         compiled.entries.clear()
@@ -234,6 +258,7 @@ def clear_caches() -> None:
     for evaluations in list(_ad.EVAL_SHAPE_CACHES.values()):
         evaluations.clear()
     _nondifferentiable._reverse_identity.cache_clear()
+    _trace_log._array_text.cache_clear()
     _static_key._IS_ARRAY_TYPE.forget_all()
 
 

@@ -93,13 +93,17 @@ def _binding_signature(fun: Callable) -> inspect.Signature:
     return inspect.signature(fun) if forwards and own.parameters else own
 
 
+# Calls passed on as they are: no signature to bind them to.
+_AS_CALLED = (0, sys.maxsize, lambda args, kwargs: (args, kwargs))
+
+
 def _binder(fun: Callable) -> tuple[int, int, Callable[[tuple, dict], tuple[tuple, dict]]]:
     """(lo, hi, bind): an all-positional call with ``lo <= len(args) <= hi``
     arguments is already normal (binding would not change it)."""
     try:
         signature = _binding_signature(fun)
     except (TypeError, ValueError):
-        return 0, sys.maxsize, lambda args, kwargs: (args, kwargs)
+        return _AS_CALLED
     kinds = [p.kind for p in signature.parameters.values()]
     n_positional = sum(kind <= inspect.Parameter.POSITIONAL_OR_KEYWORD for kind in kinds)
     takes_varargs = inspect.Parameter.VAR_POSITIONAL in kinds
@@ -243,9 +247,12 @@ def _make_wrapper(fun: Callable, donate: Donate, max_traces, jit_kwargs) -> Call
         (owner, bound_self), layers = owner_and_self(fun), ()
     compiled = compiled_for(owner, donate, jit_kwargs, len(bound_self), layers)
     diagnostics = _Diagnostics(fun, owner, max_traces)
-    lo, hi, bind = _binder(owner)
+    # A wrapper is called as it is, never bound to ``loss``'s signature: its own
+    # treatment of positional and keyword arguments (``filter_vmap``'s in_axes)
+    # must stay what the caller wrote.
+    lo, hi, bind = _AS_CALLED if layers else _binder(owner)
     log, traces, account = diagnostics.log, compiled.traces, diagnostics.account
-    entries, new_entry = compiled.entries, compiled.entry
+    entries, new_entry, current = compiled.entries, compiled.entry, compiled.current
     direct: Any = compiled.direct
     direct_leaves = DIRECT_LEAVES if direct is not None else -1
     flatten, all_arrays = jax.tree_util.tree_flatten, KNOWN_ARRAY_TYPES.issuperset
@@ -254,6 +261,7 @@ def _make_wrapper(fun: Callable, donate: Donate, max_traces, jit_kwargs) -> Call
         dynamic, key = static_key_by_type(leaves, treedef)  # learns new array types
         if key is treedef and len(leaves) <= direct_leaves:
             return direct(*args, **kwargs)  # pyright: ignore[reportOptionalCall]
+        current[0] = key
         return (entries.get(key) or new_entry(key))(dynamic)
 
     # The hot path: keep it flat, every call here costs on each cached call.
@@ -270,6 +278,7 @@ def _make_wrapper(fun: Callable, donate: Donate, max_traces, jit_kwargs) -> Call
             elif len(leaves) <= direct_leaves:
                 out = direct(*args, **kwargs)  # pyright: ignore[reportOptionalCall]
             else:
+                current[0] = treedef
                 out = (entries.get(treedef) or new_entry(treedef))(leaves)
         except (TypeError, ValueError):
             error = _unhashable_leaf_error(diagnostics.name, args, kwargs, log)
@@ -288,6 +297,7 @@ def _make_wrapper(fun: Callable, donate: Donate, max_traces, jit_kwargs) -> Call
 
     def lower(*args: Any, **kwargs: Any) -> Lowered:
         dynamic, key = split(args, kwargs, abstract_key)
+        compiled.current[0] = key
         entry = compiled.entry(key)
         return Lowered(entry.lower(dynamic), split, key, entry, compiled.name)
 
@@ -302,7 +312,7 @@ def _make_wrapper(fun: Callable, donate: Donate, max_traces, jit_kwargs) -> Call
     return jitted
 
 
-class _JitWrapper(functools.partial, BindsLikeAFunction):
+class _JitWrapper(BindsLikeAFunction, functools.partial):  # ours first: 3.13 has partial.__get__
     """What ``filter_jit`` returns: the hot-path closure, called through C.
 
     A ``functools.partial`` with nothing bound calls its function directly (about

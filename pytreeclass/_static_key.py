@@ -36,10 +36,11 @@ class _IsArrayType(dict):
 
     def __missing__(self, ref: weakref.ref) -> bool:
         cls: Any = ref()
-        result = self[ref] = issubclass(cls, ARRAY_TYPES)
+        result = issubclass(cls, ARRAY_TYPES)
         if result:
             KNOWN_ARRAY_TYPES.add(cls)  # array types are few and live for good
-        else:
+        self[ref] = result  # after the set: a memo hit implies the set knows it
+        if not result:
             self._cleanups[ref] = weakref.ref(cls, functools.partial(self._forget, ref))
         return result
 
@@ -90,8 +91,16 @@ def static_key_by_type(leaves: list, treedef: Any) -> tuple[list, Any]:
     statics = tuple(itertools.compress(leaves, map(operator.not_, flags)))
     static_types = tuple(map(type, statics))
     # Only the leaves not yet known as arrays go through the memo (a lookup each).
-    if any(map(_lookup, map(_new_ref, static_types))):  # a new array type: learnt now
-        return static_key_by_type(leaves, treedef)
+    learnt = [
+        t
+        for t, is_array in zip(static_types, map(_lookup, map(_new_ref, static_types)), strict=True)
+        if is_array
+    ]
+    if learnt:  # new array types: counted as arrays from now on
+        KNOWN_ARRAY_TYPES.update(learnt)
+        flags = tuple(map(KNOWN_ARRAY_TYPES.__contains__, map(type, leaves)))
+        statics = tuple(itertools.compress(leaves, map(operator.not_, flags)))
+        static_types = tuple(map(type, statics))
     if not statics:
         return leaves, treedef
     if float in static_types or complex in static_types:

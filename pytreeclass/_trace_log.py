@@ -9,6 +9,7 @@ that differs (``model.layers[2]: Linear -> Conv``), not two whole treedefs.
 
 from __future__ import annotations
 
+import functools
 import reprlib
 from typing import Any
 
@@ -86,19 +87,15 @@ def _describe_array(x: Any) -> str:
         sharding = None
     key = (x.dtype, x.shape, getattr(x, "weak_type", False), sharding)
     try:
-        return _ARRAY_TEXT[key]
-    except KeyError:
-        text = _ARRAY_TEXT[key] = _array_text(*key)
-        return text
+        hash(key)
     except TypeError:  # an unhashable sharding
-        return _array_text(*key)
+        return _array_text.__wrapped__(*key)
+    return _array_text(*key)
 
 
-# Descriptions by (dtype, shape, weak type, sharding): a model's arrays share a few,
-# and describing each anew was a fifth of a 1,000-layer model's first call.
-_ARRAY_TEXT: dict[tuple, str] = {}
-
-
+# Memoised: a model's arrays share a few descriptions, and describing each anew
+# was a fifth of a 1,000-layer model's first call.
+@functools.lru_cache(maxsize=1024)
 def _array_text(dtype: Any, shape: tuple, weak: bool, sharding: Any) -> str:
     text = f"{short_dtype_name(dtype)}[{','.join(map(str, shape))}]"
     if weak:

@@ -156,10 +156,12 @@ def wrapper_layers(fun: Any) -> tuple[types.FunctionType, Layers] | None:
     function (``filter_grad(loss)``, ``filter_vmap(filter_grad(loss))``), else ``None``.
 
     ``filter_jit`` then keys its cache by ``function`` (weakly) and ``layers`` (the
-    wrappers' classes and options, which never hold the function), and rebuilds
-    the wrapper from them when it traces: so the cache keeps neither the function
-    nor anything of a call alive once the user drops the function, while rebuilt
-    wrappers of one function still share it.
+    wrappers' classes and options other than ``fun``), and rebuilds the wrapper
+    from them when it traces: so the cache keeps neither the function nor
+    anything of a call alive once the user drops the function (unless an option
+    itself holds it), while rebuilt wrappers of one function share it when their
+    options compare equal (a lambda ``in_axes`` compares by identity: then each
+    rebuild has its own, ``_compiled._MAX_OPTIONS`` at most).
     """
     if not isinstance(fun, FunctionWrapper) or jax.tree_util.tree_leaves(fun):
         return None
@@ -178,7 +180,10 @@ def wrapper_layers(fun: Any) -> tuple[types.FunctionType, Layers] | None:
 
 
 def rebuild_layers(fun: Callable, layers: Layers) -> Callable:
-    """The wrapper that ``wrapper_layers`` took apart, around ``fun``."""
+    """The wrapper that ``wrapper_layers`` took apart, around ``fun``: rebuilt as an
+    unflatten rebuilds (no ``__init__`` runs again)."""
     for cls, options in reversed(layers):
-        fun = cls(fun=fun, **dict(options))
+        wrapper: Any = object.__new__(cls)
+        object.__setattr__(wrapper, "__dict__", {"fun": fun, **dict(options)})
+        fun = wrapper
     return fun

@@ -737,15 +737,64 @@ def test_the_oldest_static_key_is_dropped_past_the_limit(monkeypatch):
     assert f.trace_count() == 4  # the first was dropped, so it traces again
 
 
-def test_filter_jit_of_a_wrapper_binds_calls_to_the_functions_signature():
-    # filter_jit(filter_grad(loss)) is keyed by loss: positional and keyword calls
-    # share a trace, and explanations name loss's parameters.
-    def loss(params, x, scale=1.0):
+def test_filter_jit_of_a_wrapper_calls_it_as_written():
+    # filter_jit(filter_vmap(f)) is keyed by f, but calls reach the wrapper as the
+    # caller wrote them: filter_vmap maps keyword arguments on axis 0 and in_axes
+    # covers the positional ones, so binding them to f's signature would change it.
+    def product(x, y, z=2.0):
+        return x * y * z
+
+    x, ys = jnp.ones(2), jnp.arange(3.0)
+    mapped = ptc.filter_vmap(lambda x, y: x * y, in_axes=None, axis_size=3)
+    assert ptc.filter_jit(mapped)(x, y=ys[:, None]).shape == mapped(x, y=ys[:, None]).shape
+    partly = ptc.filter_vmap(product, in_axes=(0, None))
+    assert ptc.tree_equal(ptc.filter_jit(partly)(ys, 2.0), partly(ys, 2.0))
+
+
+def test_explanations_through_a_wrapper_name_the_functions_parameters():
+    def loss(params, x, scale):
         return jnp.sum(params * x) * scale
 
     step = ptc.filter_jit(ptc.filter_grad(loss))
-    params, x = jnp.ones(3), jnp.arange(3.0)
-    assert ptc.tree_equal(step(params, x), step(params, x=x), step(params=params, x=x))
-    assert step.trace_count() == 1
-    step(params, x, 2.0)
+    step(jnp.ones(3), jnp.arange(3.0), 1.0)
+    step(jnp.ones(3), jnp.arange(3.0), 2.0)
     assert step.explain_retrace() == "scale: 1.0 -> 2.0"
+
+
+class _Tag:
+    """A static whose equality ignores its payload (as a config object's might)."""
+
+    def __init__(self, name, payload):
+        self.name, self.payload = name, payload
+
+    def __eq__(self, other):
+        return type(other) is _Tag and self.name == other.name
+
+    def __hash__(self):
+        return hash(self.name)
+
+
+@pytest.mark.parametrize("n_arrays", [1, 8], ids=["few leaves", "many leaves"])
+def test_a_trace_sees_the_statics_of_the_call_that_made_it(n_arrays):
+    seen = []
+
+    @ptc.filter_jit
+    def f(xs, tag):
+        seen.append(tag.payload)
+        return sum(xs)
+
+    f(tuple(jnp.ones(2) for _ in range(n_arrays)), _Tag("t", 1))
+    f(tuple(jnp.ones(3) for _ in range(n_arrays)), _Tag("t", 2))  # a new shape: retraced
+    with jax.disable_jit():
+        f(tuple(jnp.ones(3) for _ in range(n_arrays)), _Tag("t", 3))
+    assert seen == [1, 2, 3]
+
+
+def test_the_array_type_memo_and_set_disagreeing_does_not_break_calls():
+    from pytreeclass import _static_key
+
+    f = ptc.filter_jit(lambda x, n: x * n)
+    f(jnp.ones(2), 2)
+    _static_key.KNOWN_ARRAY_TYPES.clear()  # the memo still says "array"
+    assert f(jnp.ones(2), 3)[0] == 3.0
+    assert type(jnp.ones(2)) in _static_key.KNOWN_ARRAY_TYPES
