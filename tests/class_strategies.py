@@ -198,18 +198,22 @@ def field_plans(draw: st.DrawFn, depth: int, taken: set[str]) -> FieldPlan:
     )
     kind = draw(st.sampled_from(kinds))
     nested = draw(class_plans(depth + 1)) if kind == "nested" else None
-    init = draw(st.booleans()) if kind != "nested" else True
-    annotation, dims = None, ""
+    family = dims = array_type = None
     if kind == "jaxtyping":
         family = draw(st.sampled_from(sorted(JT_FAMILIES)))
         on_numpy = family != "Key" and draw(st.booleans())
-        dims = draw(st.sampled_from(JT_DIMS if init else JT_FIXED_DIMS))
+        dims = draw(st.sampled_from(JT_DIMS))
         array_type = np.ndarray if on_numpy else jax.Array
-        annotation = getattr(jaxtyping, family)[array_type, dims]
     name = draw(st.sampled_from((*SHADOWING_NAMES, "fresh")))
     if name == "fresh" or name in taken:
         name = f"f{next(_names)}"
     taken.add(name)
+    init = draw(st.booleans()) if kind != "nested" else True
+    annotation = None
+    if kind == "jaxtyping":
+        if not init:  # mapped, not drawn again: the draws (and the corpus) stay as they were
+            dims = JT_FIXED_DIMS[JT_DIMS.index(dims) % len(JT_FIXED_DIMS)]
+        annotation = getattr(jaxtyping, family)[array_type, dims]
     return FieldPlan(
         name=name,
         kind=kind,
@@ -220,7 +224,7 @@ def field_plans(draw: st.DrawFn, depth: int, taken: set[str]) -> FieldPlan:
         converter=kind in ARRAY_KINDS and draw(st.booleans()),
         nested=nested,
         annotation=annotation,
-        dims=dims,
+        dims=dims or "",
     )
 
 
