@@ -32,6 +32,7 @@ import dataclasses
 import inspect
 import itertools
 import linecache
+import re
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -96,15 +97,23 @@ def make_init(
         # name the instance ourselves, and pass it on first.
         parameters.insert(0, _Parameter(source.local("self"), _Parameter.POSITIONAL_ONLY))
     self_name = parameters[0].name
+    static_values: dict[str, str] = {}
     if spec.init_is_generated:
-        body, sets_exactly_the_fields = _generated_body(source, spec, parameters, early_converters)
+        body, sets_exactly_the_fields = _generated_body(
+            source, spec, parameters, early_converters, static_values
+        )
     else:
         call = ", ".join(_forwarded(p) for p in parameters)
         body, sets_exactly_the_fields = [f"{source.name('init', replaced)}({call})"], False
     assigns = spec.frozen and not sets_exactly_the_fields
     converted = _converted_by_bases(spec)
     finish = _finish_lines(
-        source, spec, self_name, converted, check_attributes=not sets_exactly_the_fields
+        source,
+        spec,
+        self_name,
+        converted,
+        check_attributes=not sets_exactly_the_fields,
+        static_values=static_values,
     )
     if not (finish or assigns or early_converters):
         lines = body or ["pass"]
@@ -256,12 +265,14 @@ def _generated_body(
     spec: ClassSpec,
     parameters: list[inspect.Parameter],
     converters: dict[str, Callable[[Any], Any]],
+    static_values: dict[str, str],
 ) -> tuple[list[str], bool]:
     """The stores a dataclass-generated ``__init__`` makes, with converters inlined.
 
     Also returns whether that provably sets exactly the fields (no
     ``__post_init__`` and every field has a value), so that the attribute check
-    can be skipped.
+    can be skipped; ``static_values`` receives the locals that hold the static
+    fields' final values (none when ``__post_init__`` runs).
     """
     self_name = parameters[0].name
     defaults = {p.name: p.default for p in parameters}
@@ -272,6 +283,13 @@ def _generated_body(
         if value is None:
             sets_every_field = False  # init=False without default: __post_init__ sets it
             continue
+        if f.name in spec.static_names and f.name not in spec.late_converters:
+            # Kept in a local for the static-hash check, which then need not read
+            # ``self.__dict__``: reading it materialises the instance dict, which
+            # costs every later flatten about 15 ns per node (docs/benchmarks.md).
+            local = static_values[f.name] = source.local(f"value_{f.name}")
+            lines.append(f"{local} = {value}")
+            value = local
         if store:
             lines.append(f"{store}({self_name}, {f.name!r}, {value})")
         else:
@@ -280,6 +298,7 @@ def _generated_body(
         field_names = spec.field_names_set
         init_vars = [p.name for p in parameters[1:] if p.name not in field_names]
         lines.append(f"{self_name}.__post_init__({', '.join(init_vars)})")
+        static_values.clear()  # ``__post_init__`` may store others
         return lines, False
     return lines, sets_every_field
 
@@ -320,6 +339,7 @@ def _finish_lines(
     converted_by_bases: frozenset[str],
     *,
     check_attributes: bool,
+    static_values: dict[str, str],
 ) -> list[str]:
     """Step 2 of the module docstring, inlined for this class (each check costs
     about 0.1 µs, a quarter of a small frozen dataclass's construction).
@@ -346,7 +366,9 @@ def _finish_lines(
             f"    {check}({self_name})",
         ]
     if spec.static_names:
-        statics = "".join(f"{d}[{name!r}], " for name in spec.static_names)
+        statics = "".join(
+            f"{static_values.get(name, f'{d}[{name!r}]')}, " for name in spec.static_names
+        )
         unhashable = source.name("unhashable", lambda obj: check_static_hashable(spec, obj))
         lines += [
             "try:",
@@ -355,7 +377,7 @@ def _finish_lines(
             f"    {unhashable}({self_name})",
             "    raise",
         ]
-    if lines:
+    if any(re.search(rf"\b{d}\b", line) for line in lines):  # only where it is read
         lines.insert(0, f"{d} = {self_name}.__dict__")
     lines += [f"{source.name('check_init', c)}({self_name})" for c in spec.check_inits]
     return lines
