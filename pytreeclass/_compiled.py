@@ -131,9 +131,10 @@ class _Compiled:
     def entry(self, key: Any) -> Any:
         """``entries[key]``, made now if absent."""
         entry = self.entries.get(key)
-        return entry if entry is not None else self._new_entry(key)
+        return entry if entry is not None else self.new_entry(key)
 
-    def _new_entry(self, key: Any) -> Any:
+    def new_entry(self, key: Any) -> Any:
+        """``entries[key]`` after a miss (the wrapper's own lookup): made now, once."""
         with self._lock:  # the slow path only: two first calls of one key make one
             entry = self.entries.get(key)
             if entry is None:
@@ -199,24 +200,24 @@ def compiled_for(
     owner: Callable, donate: Donate, jit_kwargs, kept_index: int, layers: Layers = ()
 ) -> _Compiled:
     """The shared ``_Compiled`` of ``owner`` (wrapped in ``layers``) and these options."""
-    if type(owner).__eq__ is not object.__eq__:
+
+    def make(shared: bool) -> _Compiled:
         return _Compiled(
-            owner, donate, jit_kwargs, shared=False, kept_index=kept_index, layers=layers
+            owner, donate, jit_kwargs, shared=shared, kept_index=kept_index, layers=layers
         )
+
+    if type(owner).__eq__ is not object.__eq__:
+        return make(shared=False)
     try:
         options = (donate, kept_index, tuple(sorted(jit_kwargs.items())), layers)
         hash(options)
         per_owner = _SHARED.setdefault(owner, {})
     except TypeError:  # unhashable options or owner that cannot be weakly referenced
-        return _Compiled(
-            owner, donate, jit_kwargs, shared=False, kept_index=kept_index, layers=layers
-        )
+        return make(shared=False)
     if options not in per_owner:
         if len(per_owner) >= _MAX_OPTIONS:  # options compared by identity (a lambda
             del per_owner[next(iter(per_owner))]  # in_axes) make one per rebuild
-        per_owner[options] = _Compiled(
-            owner, donate, jit_kwargs, shared=True, kept_index=kept_index, layers=layers
-        )
+        per_owner[options] = make(shared=True)
     return per_owner[options]
 
 

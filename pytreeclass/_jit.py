@@ -252,7 +252,7 @@ def _make_wrapper(fun: Callable, donate: Donate, max_traces, jit_kwargs) -> Call
     # must stay what the caller wrote.
     lo, hi, bind = _AS_CALLED if layers else _binder(owner)
     log, traces, account = diagnostics.log, compiled.traces, diagnostics.account
-    entries, new_entry, current = compiled.entries, compiled.entry, compiled.current
+    entries, new_entry, current = compiled.entries, compiled.new_entry, compiled.current
     direct: Any = compiled.direct
     direct_leaves = DIRECT_LEAVES if direct is not None else -1
     flatten, all_arrays = jax.tree_util.tree_flatten, KNOWN_ARRAY_TYPES.issuperset
@@ -297,7 +297,7 @@ def _make_wrapper(fun: Callable, donate: Donate, max_traces, jit_kwargs) -> Call
 
     def lower(*args: Any, **kwargs: Any) -> Lowered:
         dynamic, key = split(args, kwargs, abstract_key)
-        compiled.current[0] = key
+        current[0] = key
         entry = compiled.entry(key)
         return Lowered(entry.lower(dynamic), split, key, entry, compiled.name)
 

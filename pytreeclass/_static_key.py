@@ -87,20 +87,16 @@ def static_key_by_type(leaves: list, treedef: Any) -> tuple[list, Any]:
     measured about 2.5 times its cost in a tight loop (the dispatch evicts it
     from the CPU's caches), so every pass shows.
     """
-    flags = tuple(map(KNOWN_ARRAY_TYPES.__contains__, map(type, leaves)))
-    statics = tuple(itertools.compress(leaves, map(operator.not_, flags)))
-    static_types = tuple(map(type, statics))
-    # Only the leaves not yet known as arrays go through the memo (a lookup each).
-    learnt = [
-        t
-        for t, is_array in zip(static_types, map(_lookup, map(_new_ref, static_types)), strict=True)
-        if is_array
-    ]
-    if learnt:  # new array types: counted as arrays from now on
-        KNOWN_ARRAY_TYPES.update(learnt)
+    while True:
         flags = tuple(map(KNOWN_ARRAY_TYPES.__contains__, map(type, leaves)))
         statics = tuple(itertools.compress(leaves, map(operator.not_, flags)))
         static_types = tuple(map(type, statics))
+        # Only the leaves not yet known as arrays go through the memo (a lookup each);
+        # new array types are counted as arrays from now on, and the key taken again.
+        learnt = set(itertools.compress(static_types, map(_lookup, map(_new_ref, static_types))))
+        if not learnt:
+            break
+        KNOWN_ARRAY_TYPES.update(learnt)
     if not statics:
         return leaves, treedef
     if float in static_types or complex in static_types:
